@@ -1,0 +1,134 @@
+"""The label vocabulary and :class:`Labels`, the result every classifier returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from structid.errors import InputError
+from structid.frame import Frame
+
+#: Every structure name structid knows; a label's integer code is its index here, the same for
+#: every method. ``other``: a classical method found no match. ``unknown``: an ML model's top
+#: probability fell below the requested minimum confidence.
+VOCABULARY: tuple[str, ...] = (
+    "other",
+    "fcc",
+    "bcc",
+    "hcp",
+    "ico",
+    "sc",
+    "cd",
+    "hd",
+    "rocksalt",
+    "cscl",
+    "fluorite",
+    "graphite",
+    "liquid",
+    "amorphous",
+    "unknown",
+)
+CODE: dict[str, int] = {name: code for code, name in enumerate(VOCABULARY)}
+#: Labels that name a crystal (everything but other/liquid/amorphous/unknown).
+CRYSTALLINE: frozenset[str] = frozenset(VOCABULARY) - {"other", "liquid", "amorphous", "unknown"}
+
+
+def code_of(name: str) -> int:
+    """Integer code of a structure name; raises :class:`InputError` for names outside
+    :data:`VOCABULARY`."""
+    try:
+        return CODE[name]
+    except KeyError:
+        raise InputError(
+            f"unknown structure name {name!r}; known: {', '.join(VOCABULARY)}"
+        ) from None
+
+
+@dataclass(frozen=True, eq=False)
+class Labels:
+    """Per-atom structure labels of one frame.
+
+    Attributes:
+        codes: (n,) int16 indices into :data:`VOCABULARY` (stable across methods).
+        classes: the names this method can output, in the column order of ``probabilities``.
+        probabilities: optional (n, len(classes)) float32 per-class probabilities.
+        method: short name of the method that made the labels (e.g. ``"ptm"``).
+        extra: optional per-atom outputs of the method (e.g. PTM's ``rmsd``).
+    """
+
+    codes: np.ndarray
+    classes: tuple[str, ...]
+    probabilities: np.ndarray | None = None
+    method: str = ""
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        codes = np.asarray(self.codes)
+        if codes.ndim != 1:
+            raise ValueError(f"`codes` must be a 1-d array, got shape {codes.shape}")
+        if codes.size and (codes.min() < 0 or codes.max() >= len(VOCABULARY)):
+            raise ValueError("`codes` must be indices into structid.labels.VOCABULARY")
+        classes = tuple(self.classes)
+        for name in classes:
+            code_of(name)
+        if self.probabilities is not None:
+            p = np.asarray(self.probabilities, dtype=np.float32)
+            if p.shape != (len(codes), len(classes)):
+                raise ValueError(
+                    f"`probabilities` must have shape {(len(codes), len(classes))}, got {p.shape}"
+                )
+            object.__setattr__(self, "probabilities", p)
+        object.__setattr__(self, "codes", codes.astype(np.int16))
+        object.__setattr__(self, "classes", classes)
+
+    @classmethod
+    def from_names(cls, names: np.ndarray | list[str], **kwargs) -> Labels:
+        """Labels from per-atom structure names."""
+        names = np.asarray(names, dtype=str)
+        uniq, inverse = np.unique(names, return_inverse=True)
+        table = np.array([code_of(str(u)) for u in uniq], dtype=np.int16)
+        codes = table[inverse] if len(names) else np.zeros(0, np.int16)
+        kwargs.setdefault("classes", tuple(str(u) for u in uniq))
+        return cls(codes=codes, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def names(self) -> np.ndarray:
+        """(n,) structure name of every atom."""
+        return np.asarray(VOCABULARY)[self.codes]
+
+    def counts(self) -> dict[str, int]:
+        """Number of atoms per structure name, in vocabulary order, zero counts omitted."""
+        counts = np.bincount(self.codes, minlength=len(VOCABULARY))
+        return {VOCABULARY[c]: int(counts[c]) for c in np.flatnonzero(counts)}
+
+    def fractions(self) -> dict[str, float]:
+        """Share of atoms per structure name (sums to 1)."""
+        n = max(len(self), 1)
+        return {name: count / n for name, count in self.counts().items()}
+
+    def select(self, mask: np.ndarray) -> Labels:
+        """Labels of a subset of atoms (boolean mask or index array)."""
+        return Labels(
+            codes=self.codes[mask],
+            classes=self.classes,
+            probabilities=None if self.probabilities is None else self.probabilities[mask],
+            method=self.method,
+            extra={k: v[mask] for k, v in self.extra.items()},
+        )
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """What every structure-identification method implements."""
+
+    #: short name used on the command line and in ``Labels.method``
+    name: str
+
+    def classify(self, frame: Frame) -> Labels:
+        """Label every atom of ``frame``."""
+        ...
