@@ -110,8 +110,7 @@ class Frame:
     def scaled_positions(self) -> np.ndarray:
         """Fractional coordinates relative to ``origin`` and ``cell`` (only meaningful along the
         periodic directions; zero-length non-periodic vectors are replaced by unit normals)."""
-        cell = completed_cell(self.cell)
-        return np.linalg.solve(cell.T, (self.positions - self.origin).T).T
+        return (self.positions - self.origin) @ np.linalg.inv(completed_cell(self.cell))
 
     def wrapped(self) -> Frame:
         """A copy with every atom moved into the cell along the periodic directions."""
