@@ -191,6 +191,8 @@ class LammpsDumpReader:
                     break
                 else:
                     raise self._error(f"unsupported item {line.decode(errors='replace')!r}")
+            except InputError:
+                raise
             except ValueError:
                 raise self._error("expected a number after the ITEM line") from None
         if n_atoms is None or bounds is None:

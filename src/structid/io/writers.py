@@ -84,6 +84,10 @@ class AtomicFile:
         if not self._done:
             self.stream.close()
             self._raw.close()
+            # mkstemp creates the file private (0600); give it the usual permissions.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self._tmp, 0o666 & ~umask)
             os.replace(self._tmp, self.path)
             self._done = True
         return self.path

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261121)
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real `structid` entry point in a subprocess."""
+    return subprocess.run(
+        [sys.executable, "-m", "structid.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=600,
+    )
+
+
+def random_triclinic_cell(rng: np.random.Generator, scale: float = 10.0) -> np.ndarray:
+    """A lower-triangular (LAMMPS-style) cell with random tilts."""
+    lengths = scale * (0.8 + 0.4 * rng.random(3))
+    xy, xz, yz = (rng.random(3) - 0.5) * 0.6 * scale
+    return np.array([[lengths[0], 0, 0], [xy, lengths[1], 0], [xz, yz, lengths[2]]])

@@ -1,0 +1,92 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from conftest import random_triclinic_cell
+from structid.errors import InputError
+from structid.frame import Frame
+from structid.lattices import lattice
+from structid.neighbors import nearest_neighbors, neighbor_list
+
+
+def brute_force_pairs(frame: Frame, cutoff: float) -> dict:
+    """Every (i, j, shift) -> distance within the cutoff, by enumerating images."""
+    cell = frame.cell
+    heights = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
+    reach = [int(np.ceil(cutoff / h)) + 1 if p else 0 for h, p in zip(heights, frame.pbc)]
+    pairs = {}
+    for shift in itertools.product(*(range(-r, r + 1) for r in reach)):
+        offset = np.array(shift) @ cell
+        d = np.linalg.norm(frame.positions[None, :, :] + offset - frame.positions[:, None, :], axis=2)
+        for i, j in zip(*np.nonzero(d < cutoff)):
+            if i == j and not any(shift):
+                continue
+            pairs[(int(i), int(j), shift)] = d[i, j]
+    return pairs
+
+
+@pytest.mark.parametrize("n_atoms,scale,cutoff,pbc", [
+    (20, 8.0, 3.5, (True, True, True)),
+    (5, 3.0, 4.0, (True, True, True)),     # cell smaller than twice the cutoff
+    (3, 2.0, 5.0, (True, True, True)),     # cell smaller than the cutoff
+    (15, 6.0, 4.0, (True, False, True)),   # mixed periodicity
+])
+def test_neighbor_list_matches_brute_force(rng, n_atoms, scale, cutoff, pbc):
+    for _ in range(3):
+        cell = random_triclinic_cell(rng, scale)
+        pos = rng.random((n_atoms, 3)) @ cell
+        frame = Frame(positions=pos, cell=cell, pbc=pbc, species="X")
+        nl = neighbor_list(frame, cutoff)
+        expected = brute_force_pairs(frame, cutoff)
+        got = {(int(i), int(j), tuple(int(s) for s in sh)): d
+               for i, j, sh, d in zip(nl.i, nl.j, nl.shifts, nl.distances)}
+        assert got.keys() == expected.keys(), f"cell={cell.tolist()}"
+        assert np.allclose([got[k] for k in expected], list(expected.values()))
+        # vectors point from i to the image of j
+        vec = pos[nl.j] + nl.shifts @ cell - pos[nl.i]
+        assert np.allclose(vec, nl.vectors)
+        # CSR layout: sorted by atom, nearest first
+        assert np.all(np.diff(nl.i) >= 0)
+        for a in range(n_atoms):
+            d = nl.distances[nl.offsets[a]:nl.offsets[a + 1]]
+            assert np.all(np.diff(d) >= 0)
+
+
+def test_k_nearest_matches_brute_force(rng):
+    cell = random_triclinic_cell(rng, 6.0)
+    frame = Frame(positions=rng.random((30, 3)) @ cell, cell=cell, pbc=True, species="X")
+    knn = nearest_neighbors(frame, 14)
+    pairs = brute_force_pairs(frame, 12.0)
+    for a in range(len(frame)):
+        d = sorted(v for (i, _, _), v in pairs.items() if i == a)[:14]
+        assert np.allclose(knn.distances[a], d)
+    assert np.allclose(np.linalg.norm(knn.vectors, axis=2), knn.distances)
+
+
+@pytest.mark.parametrize("name,shells", [("fcc", [12]), ("bcc", [8, 6]), ("sc", [6]), ("cd", [4])])
+def test_k_nearest_on_lattices(name, shells):
+    f = lattice(name, 2.5, 3)
+    k = sum(shells)
+    d = nearest_neighbors(f, k).distances
+    assert np.allclose(d[:, 0], 2.5)
+    assert np.allclose(d[:, shells[0] - 1], 2.5)
+
+
+def test_k_nearest_in_a_one_atom_cell():
+    f = lattice("sc", 2.0, 1)
+    d = nearest_neighbors(f, 26).distances[0]
+    assert np.allclose(d[:6], 2.0) and np.allclose(d[6:18], 2.0 * np.sqrt(2)) and np.allclose(d[18:], 2.0 * np.sqrt(3))
+
+
+def test_too_few_atoms_for_k_neighbors_in_a_cluster():
+    f = Frame(positions=np.random.default_rng(1).random((5, 3)), cell=np.zeros((3, 3)), pbc=False, species="X")
+    with pytest.raises(InputError, match="5 atoms .* 12 neighbors"):
+        nearest_neighbors(f, 12)
+
+
+def test_isolated_atom_gives_clear_error():
+    pos = np.vstack([lattice("fcc", 2.5, 3).positions, [[500.0, 500.0, 500.0]]])
+    f = Frame(positions=pos, cell=np.zeros((3, 3)), pbc=False, species="X")
+    with pytest.raises(InputError, match="isolated"):
+        nearest_neighbors(f, 12)
