@@ -170,6 +170,12 @@ class Frame:
         ids = arrays.pop("id", None)
         for skip in ("positions", "numbers"):
             arrays.pop(skip, None)
+        # Readers such as extxyz move per-atom forces/charges/energies into a calculator.
+        results = getattr(atoms.calc, "results", None) or {}
+        for name, values in results.items():
+            values = np.asarray(values)
+            if values.ndim >= 1 and len(values) == len(atoms) and name not in arrays:
+                arrays[name] = values
         info = dict(atoms.info)
         if source is not None:
             info["source"] = source

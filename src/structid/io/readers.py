@@ -43,19 +43,30 @@ def detect_format(path: str | os.PathLike) -> str:
             return fmt
     if name.startswith("dump."):
         return "lammps-dump"
-    from ase.io.formats import UnknownFileTypeError, filetype
+    from ase.io.formats import UnknownFileTypeError, filetype, ioformats
 
     try:
         fmt = filetype(str(path), read=True)
     except (UnknownFileTypeError, OSError, ValueError, IndexError):
         fmt = None
-    if fmt in (None, "lammps-dump-text"):
-        if fmt is None:
-            raise InputError(
-                f"{path}: cannot tell the file format; pass --format (lammps-dump, extxyz, "
-                "lammps-data, vasp, cif, ... any ASE format name)")
+    if fmt == "lammps-dump-text":
         return "lammps-dump"
+    if fmt not in ioformats:  # ASE falls back to the extension, known or not
+        raise InputError(
+            f"{path}: cannot tell the file format; pass --format (lammps-dump, extxyz, "
+            "lammps-data, vasp, cif, ... any ASE format name)")
     return fmt
+
+
+def check_format(fmt: str) -> str:
+    """``fmt`` if structid or ASE can read it, else an :class:`InputError` listing examples."""
+    from ase.io.formats import ioformats
+
+    if fmt in OWN_FORMATS or (fmt in ioformats and ioformats[fmt].can_read):
+        return fmt
+    raise InputError(
+        f"unknown input format {fmt!r}; use lammps-dump or an ASE format such as extxyz, "
+        "lammps-data, vasp, cif")
 
 
 class Trajectory:
@@ -80,7 +91,7 @@ class Trajectory:
             raise InputError(f"{self.path}: no such file")
         if self.path.is_dir():
             raise InputError(f"{self.path}: is a directory, not a structure file")
-        self.format = format or detect_format(self.path)
+        self.format = check_format(format) if format else detect_format(self.path)
         self.types = types
         self.wrap = wrap
         self._dump = (

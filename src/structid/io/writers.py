@@ -185,9 +185,10 @@ def _label_columns(labels: Labels | None) -> list[tuple[str, np.ndarray, str]]:
 
 
 def _property_columns(
-    frame: Frame, skip: set[str], skip_text: bool = False
+    frame: Frame, skip: set[str], skip_text: bool = False, split: bool = True
 ) -> list[tuple[str, np.ndarray, str]]:
-    """Extra per-atom properties of the frame as columns (vectors split into components)."""
+    """Extra per-atom properties of the frame as columns; (n, k) arrays are split into
+    ``name_0 .. name_{k-1}`` unless ``split`` is False."""
     columns = []
     for name, values in frame.properties.items():
         values = np.asarray(values)
@@ -196,7 +197,7 @@ def _property_columns(
         kind = "S" if values.dtype.kind in "USO" else "I" if values.dtype.kind in "iub" else "R"
         if kind == "S" and skip_text:
             continue
-        if values.ndim == 1:
+        if values.ndim == 1 or (values.ndim == 2 and not split):
             columns.append((name, values, kind))
         elif values.ndim == 2:
             columns.extend((f"{name}_{k}", values[:, k], kind) for k in range(values.shape[1]))
@@ -223,8 +224,9 @@ def _write_rows(out: AtomicFile, columns: list[tuple[np.ndarray, str]]) -> None:
 def _write_extxyz(out: AtomicFile, frame: Frame, labels: Labels | None) -> None:
     label_cols = _label_columns(labels)
     skip = {"species", "pos", "id"} | {name for name, _, _ in label_cols}
-    extra = _property_columns(frame, skip) + label_cols
-    spec = ["species:S:1", "pos:R:3", "id:I:1"] + [f"{name}:{kind}:1" for name, _, kind in extra]
+    extra = _property_columns(frame, skip, split=False) + label_cols
+    width = {name: 1 if values.ndim == 1 else values.shape[1] for name, values, _ in extra}
+    spec = ["species:S:1", "pos:R:3", "id:I:1"] + [f"{name}:{kind}:{width[name]}" for name, _, kind in extra]
     header = []
     if frame.pbc.any() or np.any(frame.cell):
         header.append('Lattice="' + " ".join(f"{v:.10g}" for v in frame.cell.ravel()) + '"')
@@ -238,8 +240,9 @@ def _write_extxyz(out: AtomicFile, frame: Frame, labels: Labels | None) -> None:
     out.write(f"{len(frame)}\n{' '.join(header)}\n".encode())
     columns = [(frame.species, "%s")] + [(frame.positions[:, k], "%.8f") for k in range(3)]
     columns.append((frame.ids, "%d"))
-    columns += [(values, "%.6g" if name.startswith("prob_") else _FORMAT[kind])
-                for name, values, kind in extra]
+    for name, values, kind in extra:
+        fmt = "%.6g" if name.startswith("prob_") else _FORMAT[kind]
+        columns += [(values, fmt)] if values.ndim == 1 else [(v, fmt) for v in values.T]
     _write_rows(out, columns)
 
 
