@@ -19,7 +19,8 @@ demo: $(STAMP)
 	$(BIN)/structid example grains -o examples/grains.lammpstrj --force
 	$(BIN)/structid info examples/grains.lammpstrj
 	$(BIN)/structid classify examples/grains.lammpstrj --method ptm --force \
-		-o examples/grains.structid.lammpstrj --summary-json examples/grains.summary.json
+		-o examples/grains.structid.lammpstrj --summary-json examples/grains.summary.json \
+		--fractions-csv examples/grains.fractions.csv --plot examples/grains.fractions.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

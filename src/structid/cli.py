@@ -178,15 +178,25 @@ def _print_summary(file, method, target, frames, total, elapsed) -> None:
     from structid.labels import VOCABULARY
 
     n_atoms = int(total.sum())
-    table = Table(title=f"{file} — {method}, {len(frames)} frame(s), {n_atoms} atom labels")
-    table.add_column("structure")
-    table.add_column("id", justify="right")
-    table.add_column("atoms", justify="right")
-    table.add_column("fraction", justify="right")
-    for code in np.flatnonzero(total):
+    present = np.flatnonzero(total)
+    out.print(f"[bold]{method}[/bold] on {file}: {len(frames)} frame(s), {n_atoms:,} atom labels",
+              highlight=False)
+    if len(frames) > 1:
+        per_frame = Table("frame", "timestep", "atoms", *(VOCABULARY[c] for c in present))
+        shown = frames if len(frames) <= 12 else frames[:6] + [None] + frames[-5:]
+        for f in shown:
+            if f is None:
+                per_frame.add_row("…", *[""] * (2 + len(present)))
+                continue
+            per_frame.add_row(str(f["index"]), str(f["timestep"]), str(f["atoms"]),
+                              *(f"{f['counts'].get(VOCABULARY[c], 0) / f['atoms']:.3f}" for c in present))
+        out.print(per_frame)
+    table = Table("structure", "id", "atoms", "fraction")
+    for code in present:
         table.add_row(VOCABULARY[code], str(code), str(int(total[code])), f"{total[code] / n_atoms:.4f}")
     out.print(table)
-    out.print(f"labels written to {target} ({n_atoms / max(elapsed, 1e-9):,.0f} atoms/s)")
+    out.print(f"labels written to {target} ({n_atoms / max(elapsed, 1e-9):,.0f} atoms/s including "
+              "reading and writing)", highlight=False)
 
 
 def _write_extras(extras, summary_json, fractions_csv, plot, file, method, target, frames, total) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
@@ -84,15 +85,12 @@ def neighbor_list(frame: Frame, cutoff: float) -> NeighborList:
         points=points, box=box, periodic=frame.pbc.tolist(), quantities="ijSD", copy=True
     )
     i = i.astype(np.int64)
-    j = j.astype(np.int64)
-    distances = np.linalg.norm(vectors, axis=1)
-    order = np.lexsort((distances, i))
+    distances = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+    order, offsets = _order_by_atom_then_distance(i, distances, n)
     i, j, shifts, vectors, distances = (a[order] for a in (i, j, shifts, vectors, distances))
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(i, minlength=n), out=offsets[1:])
     return NeighborList(
         i=i,
-        j=j,
+        j=j.astype(np.int64),
         shifts=shifts.astype(np.int64),
         vectors=vectors,
         distances=distances,
@@ -140,6 +138,39 @@ def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None) 
         vectors=nl.vectors[take].reshape(n, k, 3),
         distances=nl.distances[take].reshape(n, k),
     )
+
+
+@njit(cache=True)
+def _order_by_atom_then_distance(i: np.ndarray, d: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Permutation grouping pairs by ``i`` (counting sort), each group by distance, and the
+    group offsets. Ties keep their input order."""
+    m = len(i)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    for p in range(m):
+        offsets[i[p] + 1] += 1
+    for a in range(n):
+        offsets[a + 1] += offsets[a]
+    fill = offsets[:-1].copy()
+    order = np.empty(m, dtype=np.int64)
+    for p in range(m):
+        order[fill[i[p]]] = p
+        fill[i[p]] += 1
+    for a in range(n):
+        start, stop = offsets[a], offsets[a + 1]
+        if stop - start > 48:
+            # long groups (large cutoffs): a stable O(k log k) sort
+            segment = order[start:stop].copy()
+            order[start:stop] = segment[np.argsort(d[segment], kind="mergesort")]
+            continue
+        for x in range(start + 1, stop):
+            key = order[x]
+            kd = d[key]
+            y = x - 1
+            while y >= start and d[order[y]] > kd:
+                order[y + 1] = order[y]
+                y -= 1
+            order[y + 1] = key
+    return order, offsets
 
 
 def _initial_radius(frame: Frame, k: int) -> float:
