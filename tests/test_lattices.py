@@ -82,3 +82,10 @@ def test_strain_scales_distances_and_volume():
     assert nearest_neighbors(g, 1).distances.min() == pytest.approx(2.02)
     h = strain(f, [0.02, 0.0, 0.0])
     assert np.allclose(np.diag(h.cell), [6.12, 6.0, 6.0])
+
+
+@pytest.mark.parametrize("name", sorted(LATTICES))
+def test_atoms_lie_inside_the_cell(name):
+    f = lattice(name, 2.5, 2)
+    s = f.scaled_positions()
+    assert np.all((s >= -1e-12) & (s < 1 - 1e-12))

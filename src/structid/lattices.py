@@ -100,7 +100,7 @@ def lattice(
     if len(names) != len(spec.species):
         raise InputError(f"lattice {name!r} has {len(spec.species)} sublattice(s), got species {names!r}")
     grid = np.stack(np.meshgrid(*(np.arange(r) for r in reps), indexing="ij"), -1).reshape(-1, 3)
-    frac = (grid[:, None, :] + spec.basis[None, :, :]).reshape(-1, 3) / reps
+    frac = (grid[:, None, :] + (spec.basis % 1.0)[None, :, :]).reshape(-1, 3) / reps
     cell = spec.cell * nn_distance * reps[:, None]
     sites = np.tile(spec.sublattice, len(grid))
     return Frame(
