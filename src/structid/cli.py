@@ -277,6 +277,68 @@ def example(
     out.print(f"wrote {output}: {len(crystal)} atoms, 4 frames (fcc, hcp, bcc grains; noise 2-8 % of d_nn)")
 
 
+md_app = typer.Typer(no_args_is_help=True, help="Molecular dynamics with LAMMPS: labelled snapshots.")
+app.add_typer(md_app, name="md")
+
+
+def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"{what}: expected comma-separated numbers, got {text!r}") from None
+
+
+@md_app.command("list")
+def md_list() -> None:
+    """The recipes and the systems they simulate."""
+    from structid.md.recipes import RECIPES
+    from structid.md.systems import CU_60GPA, GLASS, SYSTEMS
+
+    table = Table("recipe", "what")
+    for name, description in RECIPES.items():
+        table.add_row(name, description)
+    out.print(table)
+    systems = Table("system", "material and potential", "label", "Tm (K)", "P (GPa)", "atoms", "Tm source")
+    for s in [*SYSTEMS.values(), *CU_60GPA.values(), *GLASS.values()]:
+        from structid.md.recipes import initial_frame, Run
+
+        n = len(initial_frame(Run("", s, "", (), 0, s.repeat)))
+        systems.add_row(s.name, s.title, s.label, f"{s.tm:g}", f"{s.pressure / 1e4:g}", str(n), s.tm_source)
+    out.print(systems)
+
+
+@md_app.command("run")
+def md_run(
+    recipe: Annotated[str, typer.Argument(help="dc3, cu60, ramp or quench (see `structid md list`)")],
+    systems: Annotated[Optional[str], typer.Option("--systems", "-s", help="comma-separated systems (default: all of the recipe)")] = None,
+    temps: Annotated[Optional[str], typer.Option("--temps", help="Th = T/Tm values, e.g. 0.25,0.5 (ramp: start,stop)")] = None,
+    size: Annotated[Optional[int], typer.Option("--size", help="about this many atoms per run (default ~2,000)")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="few hundred atoms and steps (for tests)")] = False,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="default ~/.cache/structid or $STRUCTID_DATA")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    threads: Annotated[Optional[int], typer.Option(help="OpenMP threads per run (default: all cores)")] = None,
+) -> None:
+    """Run a recipe; finished runs are skipped, so an interrupted command resumes."""
+    from structid.md.recipes import data_dir as resolve, execute_isolated, plan
+
+    names = [n.strip() for n in systems.split(",")] if systems else None
+    th = _floats(temps, "--temps")
+    runs = plan(recipe, names, th, size, quick, seed)
+    root = resolve(data_dir)
+    spec = {"recipe": recipe, "systems": names, "temps": th, "n_atoms": size, "quick": quick, "seed": seed}
+    start = time.perf_counter()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+        total = bar.add_task(f"{recipe}: {len(runs)} runs", total=sum(r.steps for r in runs))
+        for run in runs:
+            bar.update(total, description=run.key)
+            execute_isolated(run, root, spec, threads, lambda n: bar.advance(total, n))
+            out.print(f"done {run.key}", highlight=False)
+    out.print(f"{len(runs)} runs in {root / 'md' / recipe} ({time.perf_counter() - start:.0f} s)", highlight=False)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:

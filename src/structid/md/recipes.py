@@ -1,0 +1,349 @@
+"""MD recipes that make labelled snapshots: the DC3 protocol, heating ramps, melt-and-quench.
+
+Each run is deterministic given its seed, writes a compressed multi-frame LAMMPS dump (true
+labels in ``structure_id``) and a JSON file of per-frame metadata (T, P, potential energy,
+label) under the data directory, both under temporary names renamed when the run completes, so
+that an interrupted run leaves nothing behind and a finished run is skipped next time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from structid.errors import InputError
+from structid.frame import Frame
+from structid.labels import Labels
+from structid.lattices import LATTICES, lattice
+from structid.md.engine import LammpsRunError, start_lammps
+from structid.md.systems import CU_60GPA, GLASS, SYSTEMS, System
+
+FORMAT_VERSION = 1
+
+
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """Where generated data goes: ``path``, else ``$STRUCTID_DATA``, else ``~/.cache/structid``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("STRUCTID_DATA", Path.home() / ".cache" / "structid"))
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stretch of MD at a thermostat temperature going linearly from ``t_start`` to
+    ``t_stop`` (K) for ``time`` ps, saving ``frames`` evenly spaced snapshots (the last at the
+    stage's end). ``label(T)`` gives the true label of a snapshot taken at setpoint T (None:
+    unlabelled)."""
+
+    t_start: float
+    t_stop: float
+    time: float
+    frames: int = 0
+    label: Callable[[float], str | None] = field(default=lambda t: None)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One MD run of one system."""
+
+    recipe: str
+    system: System
+    name: str
+    stages: tuple[Stage, ...]
+    seed: int
+    repeat: tuple[int, int, int]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.recipe}/{self.system.name}/{self.name}"
+
+    def paths(self, root: Path) -> tuple[Path, Path]:
+        folder = root / "md" / self.recipe / self.system.name
+        return folder / f"{self.name}.lammpstrj.gz", folder / f"{self.name}.json"
+
+    @property
+    def steps(self) -> int:
+        return sum(int(round(s.time / self.system.timestep)) for s in self.stages)
+
+
+def repeat_for(system: System, n_atoms: int | None) -> tuple[int, int, int]:
+    """Cell repetitions giving about ``n_atoms`` atoms (the system's default when None)."""
+    if n_atoms is None:
+        return system.repeat
+    per_cell = len(LATTICES[system.lattice].basis)
+    default = np.array(system.repeat, dtype=float)
+    scale = (n_atoms / (per_cell * default.prod())) ** (1 / 3)
+    return tuple(int(max(2, round(r * scale))) for r in default)
+
+
+def _seed(base: int, *parts: str) -> int:
+    """A per-run seed from the user's seed and the run's name (stable across Python runs)."""
+    return (zlib.crc32("/".join(parts).encode()) + base * 7919) % 900_000_000 + 1
+
+
+# -- recipes ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Schedule:
+    """Durations in ps: equilibration, sampling (with ``frames`` snapshots), melting."""
+
+    equilibrate: float = 6.0
+    sample: float = 4.0
+    frames: int = 4
+    melt: float = 6.0
+
+
+QUICK = Schedule(equilibrate=0.2, sample=0.1, frames=2, melt=0.3)
+QUICK_ATOMS = 250
+
+
+def dc3_runs(systems: list[System], temps: tuple[float, ...], liquid_temps: tuple[float, ...],
+             schedule: Schedule, n_atoms: int | None, seed: int, recipe: str = "dc3") -> list[Run]:
+    """The DC3 protocol: perfect crystal, NPH at P with a CSVR thermostat at T = Th * Tm,
+    snapshots after equilibration labelled with the starting crystal; liquids melted at 2 Tm
+    and held at the target temperature, labelled ``liquid``."""
+    runs = []
+    for system in systems:
+        repeat = repeat_for(system, n_atoms)
+        for th in temps:
+            t = th * system.tm
+            runs.append(Run(recipe, system, f"crystal-th{th:.2f}", (
+                Stage(t, t, schedule.equilibrate),
+                Stage(t, t, schedule.sample, schedule.frames, lambda _, s=system: s.label),
+            ), _seed(seed, recipe, system.name, f"c{th}"), repeat, {"th": th, "phase": "crystal"}))
+        for th in liquid_temps:
+            t = th * system.tm
+            runs.append(Run(recipe, system, f"liquid-th{th:.2f}", (
+                Stage(2 * system.tm, 2 * system.tm, schedule.melt),
+                Stage(t, t, schedule.equilibrate),
+                Stage(t, t, schedule.sample, schedule.frames, lambda _: "liquid"),
+            ), _seed(seed, recipe, system.name, f"l{th}"), repeat, {"th": th, "phase": "liquid"}))
+    return runs
+
+
+def ramp_runs(systems: list[System], t_from: float, t_to: float, time: float, frames: int,
+              n_atoms: int | None, seed: int) -> list[Run]:
+    """Heating from ``t_from`` to ``t_to`` (multiples of Tm) over ``time`` ps, unlabelled
+    snapshots for tracking the melting transition."""
+    return [Run("ramp", s, f"ramp-{t_from:.2f}-{t_to:.2f}", (
+        Stage(t_from * s.tm, t_from * s.tm, 0.2 * time),
+        Stage(t_from * s.tm, t_to * s.tm, time, frames),
+    ), _seed(seed, "ramp", s.name), repeat_for(s, n_atoms), {"t_from": t_from, "t_to": t_to})
+        for s in systems]
+
+
+def quench_runs(systems: list[System], schedule: Schedule, quench_time: float, frames: int,
+                n_atoms: int | None, seed: int) -> list[Run]:
+    """Crystal at 0.3 Tm, melt at 2 Tm, quench to 0.3 Tm in ``quench_time`` ps, hold.
+
+    Label windows of the thermostat setpoint: crystal before melting; ``liquid`` at T >= Tm;
+    ``amorphous`` at T <= 0.5 Tm after the quench; unlabelled in between.
+    """
+    runs = []
+    for s in systems:
+        low, high = 0.3 * s.tm, 2.0 * s.tm
+
+        def window(t: float, tm: float = s.tm) -> str | None:
+            return "liquid" if t >= tm else "amorphous" if t <= 0.5 * tm else None
+
+        runs.append(Run("quench", s, f"quench-{quench_time:g}ps", (
+            Stage(low, low, schedule.equilibrate),
+            Stage(low, low, schedule.sample, schedule.frames, lambda _, s=s: s.label),
+            Stage(low, high, schedule.melt),
+            Stage(high, high, schedule.equilibrate, schedule.frames, lambda _: "liquid"),
+            Stage(high, low, quench_time, frames, window),
+            Stage(low, low, schedule.sample, schedule.frames, lambda _: "amorphous"),
+        ), _seed(seed, "quench", s.name), repeat_for(s, n_atoms),
+            {"quench_rate_K_per_ps": (high - low) / quench_time}))
+    return runs
+
+
+RECIPES: dict[str, str] = {
+    "dc3": "DC3 protocol: crystals at Th = T/Tm in {0.25, 0.5, 0.75, 1.0} and liquids "
+           f"({', '.join(SYSTEMS)})",
+    "cu60": "Cu fcc/bcc/hcp at 60 GPa and 1.1 Tm, liquid at 1.0 Tm (Mishin EAM)",
+    "ramp": "heating ramp from 0.1 Tm to 1.3 Tm (any DC3 system)",
+    "quench": f"melt and quench to a glass ({', '.join(GLASS)})",
+}
+
+
+def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...] | None = None,
+         n_atoms: int | None = None, quick: bool = False, seed: int = 0) -> list[Run]:
+    """The runs of a recipe (nothing is run)."""
+    from structid.md.systems import get_system
+
+    schedule = QUICK if quick else Schedule()
+    if quick and n_atoms is None:
+        n_atoms = QUICK_ATOMS
+    if recipe == "dc3":
+        chosen = [get_system(n, SYSTEMS) for n in systems] if systems else list(SYSTEMS.values())
+        return dc3_runs(chosen, temps or (0.25, 0.5, 0.75, 1.0), (1.0,), schedule, n_atoms, seed)
+    if recipe == "cu60":
+        chosen = [get_system(f"cu60-{n}".replace("cu60-cu60-", "cu60-"), {s.name: s for s in CU_60GPA.values()})
+                  for n in systems] if systems else list(CU_60GPA.values())
+        runs = dc3_runs(chosen, temps or (1.1,), (), schedule, n_atoms, seed, recipe="cu60")
+        fcc = [s for s in chosen if s.lattice == "fcc"] or chosen[:1]
+        return runs + dc3_runs(fcc, (), (1.0,), schedule, n_atoms, seed, recipe="cu60")
+    if recipe == "ramp":
+        chosen = [get_system(n, SYSTEMS) for n in systems] if systems else [SYSTEMS["al"]]
+        lo, hi = temps if temps else (0.1, 1.3)
+        return ramp_runs(chosen, lo, hi, 2.0 if quick else 40.0, 4 if quick else 40, n_atoms, seed)
+    if recipe == "quench":
+        chosen = [get_system(n, GLASS) for n in systems] if systems else list(GLASS.values())
+        return quench_runs(chosen, schedule, 0.5 if quick else 20.0, 2 if quick else 10, n_atoms, seed)
+    raise InputError(f"unknown recipe {recipe!r}; available: {', '.join(RECIPES)}")
+
+
+# -- running ----------------------------------------------------------------------------------
+
+def initial_frame(run: Run) -> Frame:
+    """The perfect starting crystal (random species for alloys, fixed by the run's seed)."""
+    system = run.system
+    species = None if system.composition else system.species
+    frame = lattice(system.lattice, system.nn_distance, run.repeat, species=species)
+    if system.composition:
+        rng = np.random.default_rng(run.seed)
+        counts = np.round(np.array(system.composition) * len(frame)).astype(int)
+        counts[0] += len(frame) - counts.sum()
+        names = np.repeat(np.array(system.species), counts)
+        frame = frame.replace(species=rng.permutation(names))
+    return frame
+
+
+def execute(run: Run, root: Path, threads: int | None = None,
+            on_progress: Callable[[int], None] | None = None) -> tuple[Path, Path]:
+    """Run one MD run unless its output exists; returns (dump, metadata) paths."""
+    from structid.io.writers import AtomicFile, TrajectoryWriter
+
+    dump_path, meta_path = run.paths(root)
+    if dump_path.exists() and meta_path.exists():
+        if on_progress:
+            on_progress(run.steps)
+        return dump_path, meta_path
+    dump_path.parent.mkdir(parents=True, exist_ok=True)
+    frame0 = initial_frame(run)
+    meta = {"format_version": FORMAT_VERSION, "recipe": run.recipe, "system": run.system.name,
+            "title": run.system.title, "run": run.name, "seed": run.seed, "tm": run.system.tm,
+            "tm_source": run.system.tm_source, "pressure_bar": run.system.pressure,
+            "timestep_ps": run.system.timestep, "lattice": run.system.lattice,
+            "n_atoms": len(frame0), "pair": list(run.system.pair), **run.meta, "frames": []}
+    with tempfile.TemporaryDirectory() as work, \
+            TrajectoryWriter(dump_path, force=True) as writer:
+        lmp = start_lammps(threads)
+        try:
+            _setup(lmp, run, frame0, work)
+            for frame, info in _simulate(lmp, run, frame0, on_progress):
+                writer.write(frame, None if info["label"] is None else
+                             Labels.from_names(np.full(len(frame), info["label"]), method="md"))
+                meta["frames"].append(info)
+        except LammpsRunError:
+            raise
+        except Exception as exc:  # the lammps module raises plain Exception on LAMMPS errors
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise LammpsRunError(f"MD run {run.key} failed: {message}") from None
+        finally:
+            lmp.close()
+    with AtomicFile(meta_path, force=True) as out:
+        out.write(json.dumps(meta, indent=1).encode())
+    return dump_path, meta_path
+
+
+def _setup(lmp, run: Run, frame: Frame, work: str) -> None:
+    system = run.system
+    for name, text in system.files.items():
+        Path(work, name).write_text(text)
+    c = frame.cell
+    ionic = system.charges is not None
+    lmp.commands_list([
+        "units metal",
+        f"atom_style {'charge' if ionic else 'atomic'}",
+        "boundary p p p",
+        "region box prism 0 {} 0 {} 0 {} {} {} {}".format(
+            *(repr(float(v)) for v in (c[0, 0], c[1, 1], c[2, 2], c[1, 0], c[2, 0], c[2, 1]))),
+        f"create_box {len(system.species)} box",
+    ])
+    types = np.array([system.species.index(s) + 1 for s in frame.species])
+    lmp.create_atoms(len(frame), np.arange(1, len(frame) + 1).tolist(), types.tolist(),
+                     frame.positions.ravel().tolist())
+    commands = [f"mass {k + 1} {m}" for k, m in enumerate(system.masses)]
+    if ionic:
+        commands += [f"set type {k + 1} charge {q}" for k, q in enumerate(system.charges)]
+    commands += system.pair_commands(work)
+    commands += ["neighbor 2.0 bin", "neigh_modify every 1 delay 0 check yes",
+                 f"timestep {system.timestep}", "thermo_style custom step temp press pe vol"]
+    lmp.commands_list([c for c in commands if c])
+
+
+def _simulate(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame, dict]]:
+    system = run.system
+    dt = system.timestep
+    pdamp = 1000 * dt
+    first = run.stages[0]
+    lmp.command(f"velocity all create {2 * first.t_start!r} {run.seed} mom yes rot no dist gaussian")
+    # NPH with x and y coupled keeps hexagonal cells hexagonal while c/a relaxes.
+    lmp.command(f"fix baro all nph aniso {system.pressure!r} {system.pressure!r} {pdamp!r} couple xy")
+    step = 0
+    for k, stage in enumerate(run.stages):
+        n_steps = int(round(stage.time / dt))
+        lmp.command(f"fix csvr all temp/csvr {stage.t_start!r} {stage.t_stop!r} {100 * dt!r} "
+                    f"{run.seed + k}")
+        chunks = np.linspace(0, n_steps, stage.frames + 1).round().astype(int) if stage.frames else [0, n_steps]
+        start = step
+        for a, b in zip(chunks[:-1], chunks[1:]):
+            if b > a:
+                lmp.command(f"run {b - a} start {start} stop {start + n_steps} pre no post no")
+            step += int(b - a)
+            if on_progress:
+                on_progress(int(b - a))
+            if stage.frames:
+                setpoint = stage.t_start + (stage.t_stop - stage.t_start) * (step - start) / max(n_steps, 1)
+                yield _snapshot(lmp, frame0, step, setpoint, stage.label(setpoint))
+        lmp.command("unfix csvr")
+
+
+def _snapshot(lmp, frame0: Frame, step: int, setpoint: float, label: str | None) -> tuple[Frame, dict]:
+    boxlo, boxhi, xy, yz, xz, _, _ = lmp.extract_box()
+    lo, hi = np.array(boxlo), np.array(boxhi)
+    cell = np.array([[hi[0] - lo[0], 0, 0], [xy, hi[1] - lo[1], 0], [xz, yz, hi[2] - lo[2]]])
+    n = lmp.get_natoms()
+    ids = np.array(lmp.numpy.extract_atom("id")[:n], dtype=np.int64)
+    order = np.argsort(ids)
+    positions = np.array(lmp.numpy.extract_atom("x")[:n])[order]
+    frame = Frame(positions=positions, cell=cell, pbc=True, species=frame0.species[ids[order] - 1],
+                  ids=ids[order], origin=lo, info={"timestep": step}).wrapped()
+    thermo = {q: float(lmp.get_thermo(q)) for q in ("temp", "press", "pe", "vol")}
+    info = {"timestep": step, "setpoint_K": setpoint, "T_K": thermo["temp"],
+            "P_bar": thermo["press"], "pe_eV": thermo["pe"], "volume_A3": thermo["vol"],
+            "label": label}
+    return frame, info
+
+
+def execute_isolated(run: Run, root: Path, spec: dict, threads: int | None = None,
+                     on_progress: Callable[[int], None] | None = None) -> None:
+    """:func:`execute` in a child process (see :mod:`structid.md.worker`)."""
+    import subprocess
+    import sys
+
+    dump_path, meta_path = run.paths(root)
+    if dump_path.exists() and meta_path.exists():
+        if on_progress:
+            on_progress(run.steps)
+        return
+    args = json.dumps({**spec, "key": run.key, "root": str(root), "threads": threads})
+    child = subprocess.Popen([sys.executable, "-m", "structid.md.worker", args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in child.stdout:
+        if line.startswith("progress ") and on_progress:
+            on_progress(int(line.split()[1]))
+    error = child.stderr.read().strip()
+    if child.wait() != 0:
+        detail = error.splitlines()[-1] if error else f"LAMMPS crashed (exit status {child.returncode})"
+        raise LammpsRunError(detail if detail.startswith("MD run") else f"MD run {run.key} failed: {detail}")
