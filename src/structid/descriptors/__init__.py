@@ -1,0 +1,1 @@
+"""Per-atom descriptors: Neighbors Maps (images) and Steinhardt order parameters."""

@@ -1,0 +1,216 @@
+"""Neighbors Map: a rotation-, translation- and permutation-invariant image of each atom's
+neighborhood (Allera et al. 2023, section 2.2; restated in docs/methods.md).
+
+For atom i with neighbors j_1, j_2, ... sorted by distance inside the ball of radius ``r_cut``:
+
+* row 0, column n-1:   w_i w_{j_n} / d(i, j_n)^gamma                      (n = 1..N)
+* row k, column n-1:   alpha_k w_{j_k} w_m / d(j_k, m_n)^gamma           (k = 1..N-1)
+
+where m_n is the n-th nearest atom to j_k among the ball and i, and alpha_k =
+d(i, j_k)^(-1/beta). Missing entries (fewer than N atoms in the ball) are 0. Channel 0 uses
+w = 1; each further channel uses per-species weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+from numba import njit, prange
+
+from structid.errors import InputError
+from structid.frame import Frame
+from structid.neighbors import NeighborList, neighbor_list
+
+#: r_cut rule: this multiple of the 95th percentile, over atoms, of the distance to the N-th
+#: nearest neighbor. Most balls then hold more than N atoms (so that rows see the neighbors'
+#: own shells), and only atoms in unusually open places get zero pixels.
+RCUT_FACTOR = 1.05
+RCUT_QUANTILE = 95.0
+
+
+def typical_nn_distance(frame: Frame) -> float:
+    """Median over atoms of the nearest-neighbor distance, Å (robust to missing atoms and
+    thermal noise); the length unit the maps use when ``scale="auto"``."""
+    from structid.neighbors import nearest_neighbors
+
+    return float(np.median(nearest_neighbors(frame, 1).distances[:, 0]))
+
+
+class NeighborsMap:
+    """Compute Neighbors Maps.
+
+    Args:
+        size: N, the image is N x N (default 32).
+        gamma: decay exponent of pixel intensity with distance (default 2).
+        beta: row weights alpha_k = d(i, j_k)^(-1/beta) (default 3).
+        r_cut: ball radius in units of ``scale`` (Å when ``scale`` is None); chosen per frame
+            by the rule above when None.
+        channel_weights: one mapping species -> weight per extra channel, e.g.
+            ``[{"Cu": 1, "Zr": -1}]`` for a two-channel map.
+        scale: distances are divided by this length (Å) before use; ``"auto"`` uses
+            :func:`typical_nn_distance` of each frame so that one model serves every element;
+            None keeps Å, as in the paper.
+    """
+
+    def __init__(
+        self,
+        size: int = 32,
+        gamma: float = 2.0,
+        beta: float = 3.0,
+        r_cut: float | None = None,
+        channel_weights: Sequence[Mapping[str, float]] = (),
+        scale: float | str | None = None,
+    ) -> None:
+        if size < 2:
+            raise InputError(f"`size` must be at least 2, got {size}")
+        if isinstance(channel_weights, Mapping):
+            channel_weights = [channel_weights]
+        self.size = int(size)
+        self.gamma = float(gamma)
+        self.beta = float(beta)
+        self.r_cut = r_cut
+        self.channel_weights = [dict(w) for w in channel_weights]
+        self.scale = scale
+
+    @property
+    def channels(self) -> int:
+        return 1 + len(self.channel_weights)
+
+    def params(self) -> dict:
+        """The constructor arguments (stored with trained models)."""
+        return {"size": self.size, "gamma": self.gamma, "beta": self.beta, "r_cut": self.r_cut,
+                "channel_weights": self.channel_weights, "scale": self.scale}
+
+    def weights(self, frame: Frame) -> np.ndarray:
+        """(C, n) per-atom weights of every channel; an error names species without a weight."""
+        w = np.ones((self.channels, len(frame)))
+        for c, table in enumerate(self.channel_weights, start=1):
+            missing = sorted(set(np.unique(frame.species)) - set(table))
+            if missing:
+                where = frame.info.get("source", "frame")
+                raise InputError(
+                    f"{where}: species {', '.join(missing)} has no weight in map channel {c} "
+                    f"(weights given for {', '.join(table) or 'none'}); add it to the channel weights")
+            names, inverse = np.unique(frame.species, return_inverse=True)
+            w[c] = np.array([table[s] for s in names])[inverse]
+        return w
+
+    def length_scale(self, frame: Frame) -> float:
+        """The length (Å) distances are divided by for this frame."""
+        if self.scale is None:
+            return 1.0
+        if self.scale == "auto":
+            return typical_nn_distance(frame)
+        return float(self.scale)
+
+    def prepare(self, frame: Frame) -> tuple[NeighborList, float, float]:
+        """The neighbor list of the ball, the ball radius and the length scale (both Å)."""
+        scale = self.length_scale(frame)
+        n = len(frame)
+        where = frame.info.get("source", "frame")
+        if n < 2 and not frame.pbc.any():
+            raise InputError(f"{where}: a Neighbors Map needs at least 2 atoms")
+        if self.r_cut is not None:
+            r_cut = float(self.r_cut) * scale
+            return neighbor_list(frame, r_cut), r_cut, scale
+        # Start from the radius that holds ~1.3 N atoms at the mean density, grow if needed.
+        volume = frame.volume if frame.pbc.all() else float(np.prod(np.ptp(frame.positions, axis=0) + scale))
+        radius = (3 * (1.3 * self.size + 1) * volume / (4 * np.pi * max(n, 1))) ** (1 / 3)
+        for _ in range(8):
+            nl = neighbor_list(frame, radius)
+            counts = nl.counts()
+            enough = counts >= self.size
+            if enough.mean() >= RCUT_QUANTILE / 100 + 0.01 or not frame.pbc.any() and n <= self.size:
+                break
+            radius *= 1.25
+        d_n = nl.distances[nl.offsets[:-1][enough] + self.size - 1] if enough.any() else nl.distances
+        r_cut = min(RCUT_FACTOR * float(np.percentile(d_n, RCUT_QUANTILE)), radius)
+        return nl, r_cut, scale
+
+    def compute(self, frame: Frame, atoms: np.ndarray | None = None) -> np.ndarray:
+        """(n, C, N, N) float32 maps of every atom (or of the atoms in ``atoms``).
+
+        Memory: 4 C N^2 bytes per atom (4 kB at N = 32); use :meth:`iter_chunks` for big frames.
+        """
+        parts = [maps for _, maps in self.iter_chunks(frame, atoms=atoms, chunk=1 << 62)]
+        if not parts:
+            return np.zeros((0, self.channels, self.size, self.size), dtype=np.float32)
+        return parts[0]
+
+    def iter_chunks(
+        self, frame: Frame, chunk: int = 65536, atoms: np.ndarray | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(atom_indices, maps)`` blocks of at most ``chunk`` atoms (bounded memory)."""
+        nl, r_cut, scale = self.prepare(frame)
+        weights = self.weights(frame)
+        atoms = np.arange(len(frame)) if atoms is None else np.asarray(atoms, dtype=np.int64)
+        inside = nl.distances < r_cut
+        for start in range(0, len(atoms), chunk):
+            block = atoms[start:start + chunk]
+            maps = np.zeros((len(block), self.channels, self.size, self.size), dtype=np.float32)
+            _fill_maps(block, nl.offsets, nl.j, nl.vectors / scale, inside, weights,
+                       self.size, self.gamma, self.beta, maps)
+            yield block, maps
+
+
+@njit(cache=True, inline="always")
+def _pixel(d2, gamma):
+    # d^-gamma from the squared distance; coincident atoms are clamped, not infinite
+    return max(d2, 1e-12) ** (-0.5 * gamma)
+
+
+@njit(cache=True, parallel=True)
+def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, out):
+    n = len(atoms)
+    # ball size of each requested atom (pairs are sorted by distance: the ball is a prefix)
+    ball = np.zeros(n, dtype=np.int64)
+    for a in range(n):
+        i = atoms[a]
+        m = 0
+        while offsets[i] + m < offsets[i + 1] and inside[offsets[i] + m]:
+            m += 1
+        ball[a] = m
+    biggest = 1 + (ball.max() if n else 0)
+    n_blocks = min(n, 512)
+    for b in prange(n_blocks):
+        # per-block scratch space, so the atom loop allocates nothing
+        keys = np.empty(biggest, dtype=np.int64)
+        d2 = np.empty(biggest)
+        who = np.empty(biggest, dtype=np.int64)
+        for a in range(b * n // n_blocks, (b + 1) * n // n_blocks):
+            i = atoms[a]
+            start = offsets[i]
+            m = ball[a]
+            for nidx in range(min(m, size)):
+                v = vectors[start + nidx]
+                r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
+                for c in range(weights.shape[0]):
+                    out[a, c, 0, nidx] = weights[c, i] * weights[c, j[start + nidx]] * _pixel(r2, gamma)
+            for k in range(1, min(m, size - 1) + 1):
+                vk = vectors[start + k - 1]
+                rk2 = vk[0] * vk[0] + vk[1] * vk[1] + vk[2] * vk[2]
+                # candidates: the centre and every other ball atom; sort (distance, slot) keys
+                # packed in one int64 (float32 bit patterns of positive numbers sort as ints)
+                q = 0
+                d2[q] = rk2
+                who[q] = i
+                keys[q] = (np.int64(np.float32(rk2).view(np.int32)) << 32) | q
+                q += 1
+                for other in range(m):
+                    if other == k - 1:
+                        continue
+                    v = vectors[start + other]
+                    dx, dy, dz = v[0] - vk[0], v[1] - vk[1], v[2] - vk[2]
+                    d2[q] = dx * dx + dy * dy + dz * dz
+                    who[q] = j[start + other]
+                    keys[q] = (np.int64(np.float32(d2[q]).view(np.int32)) << 32) | q
+                    q += 1
+                keys[:q].sort()
+                alpha = max(rk2, 1e-12) ** (-0.5 / beta)
+                jk = j[start + k - 1]
+                for nidx in range(min(q, size)):
+                    slot = keys[nidx] & 0xFFFFFFFF
+                    p = _pixel(d2[slot], gamma)
+                    for c in range(weights.shape[0]):
+                        out[a, c, k, nidx] = alpha * weights[c, jk] * weights[c, who[slot]] * p
