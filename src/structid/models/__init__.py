@@ -1,0 +1,1 @@
+"""Trainable classifiers and the denoiser (each: fit / save / load / classify)."""

@@ -1,0 +1,264 @@
+"""The CNN classifier on Neighbors Maps (Allera et al. 2023, Appendix A), in PyTorch.
+
+``NMCNN`` follows the scikit-learn habit: ``__init__`` stores settings, ``fit`` learns and
+returns ``self``, learned state ends in ``_``. One model file holds the weights, the class
+names, the descriptor parameters and the training record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from structid.descriptors.neighbors_map import NeighborsMap
+from structid.errors import InputError, StructidError
+from structid.frame import Frame
+from structid.labels import CODE, Labels, code_of
+
+FILE_FORMAT = "structid-nmcnn"
+FILE_VERSION = 1
+
+
+def build_network(channels: int, n_classes: int):
+    """The Appendix A network: ~26k parameters for 32x32 maps."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(channels, 16, 5, padding=2), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 2, stride=2), nn.ReLU(),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.LazyLinear(24), nn.ReLU(), nn.BatchNorm1d(24),
+        nn.Linear(24, n_classes),
+    )
+
+
+class NotFittedError(StructidError):
+    """The model has not been trained or loaded yet."""
+
+
+class NMCNN:
+    """Neighbors Map + CNN structure classifier.
+
+    Args:
+        descriptor: the map settings (default: 32x32, geometric channel, ``scale="auto"``).
+        epochs: training epochs (the paper: ~10).
+        batch_size: maps per optimizer step.
+        learning_rate: Adam step size.
+        weight_decay: L2 penalty (the paper: 1e-4).
+        val_fraction: share of maps held out for validation.
+        min_confidence: atoms whose top probability is below this get ``unknown``.
+        seed: random seed (split, initial weights, batches).
+        threads: torch CPU threads (default: torch's choice).
+    """
+
+    name = "nmcnn"
+
+    def __init__(
+        self,
+        descriptor: NeighborsMap | None = None,
+        epochs: int = 10,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        val_fraction: float = 0.1,
+        min_confidence: float = 0.0,
+        seed: int = 0,
+        threads: int | None = None,
+    ) -> None:
+        self.descriptor = descriptor or NeighborsMap(scale="auto")
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.val_fraction = val_fraction
+        self.min_confidence = min_confidence
+        self.seed = seed
+        self.threads = threads
+
+    # -- training ----------------------------------------------------------------------------
+
+    def fit_maps(self, maps: np.ndarray, labels: Sequence[str], progress=None) -> NMCNN:
+        """Train on precomputed maps (n, C, N, N) and their structure names.
+
+        Classes are weighted by inverse frequency; prints nothing, records the validation
+        accuracy and confusion matrix in ``history_``.
+        """
+        import torch
+        from torch import nn
+
+        labels = np.asarray(labels, dtype=str)
+        if len(maps) != len(labels):
+            raise InputError(f"{len(maps)} maps but {len(labels)} labels")
+        for name in np.unique(labels):
+            code_of(str(name))
+        classes, y = np.unique(labels, return_inverse=True)
+        if len(classes) < 2:
+            raise InputError(f"need at least two classes to train, got {list(classes)}")
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)
+        order = rng.permutation(len(maps))
+        n_val = int(round(self.val_fraction * len(maps)))
+        val, train = order[:n_val], order[n_val:]
+        x = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
+        target = torch.from_numpy(y.astype(np.int64))
+        counts = np.bincount(y[train], minlength=len(classes)).astype(float)
+        class_weight = torch.tensor(counts.sum() / (len(classes) * np.maximum(counts, 1)), dtype=torch.float32)
+        network = build_network(maps.shape[1], len(classes))
+        network(x[:2])  # materialise the lazy layer
+        optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate,
+                                     weight_decay=self.weight_decay)
+        loss_fn = nn.CrossEntropyLoss(weight=class_weight)
+        history = []
+        start = time.perf_counter()
+        for epoch in range(self.epochs):
+            network.train()
+            perm = torch.from_numpy(rng.permutation(train))
+            total = 0.0
+            for b in range(0, len(perm), self.batch_size):
+                idx = perm[b:b + self.batch_size]
+                if len(idx) < 2:
+                    continue  # BatchNorm needs two samples
+                optimizer.zero_grad()
+                loss = loss_fn(network(x[idx]), target[idx])
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(idx)
+            entry = {"epoch": epoch + 1, "loss": total / max(len(train), 1)}
+            if n_val:
+                predicted = _predict(network, x[val], self.batch_size * 8).argmax(axis=1)
+                entry["val_accuracy"] = float(np.mean(predicted == y[val]))
+            history.append(entry)
+            if progress:
+                progress(entry)
+        self.network_ = network.eval()
+        self.classes_ = tuple(str(c) for c in classes)
+        confusion = None
+        if n_val:
+            predicted = _predict(network, x[val], self.batch_size * 8).argmax(axis=1)
+            confusion = np.zeros((len(classes), len(classes)), dtype=int)
+            np.add.at(confusion, (y[val], predicted), 1)
+        self.history_ = {"epochs": history, "train_maps": int(len(train)), "val_maps": int(n_val),
+                         "seconds": time.perf_counter() - start,
+                         "confusion": None if confusion is None else confusion.tolist(),
+                         "class_counts": dict(zip(self.classes_, np.bincount(y).tolist()))}
+        return self
+
+    def fit(self, frames: Sequence[Frame], labels: Sequence[str | np.ndarray], progress=None) -> NMCNN:
+        """Train on frames with one label per frame (str) or per atom (array of names)."""
+        maps, names = [], []
+        for frame, label in zip(frames, labels, strict=True):
+            m = self.descriptor.compute(frame)
+            maps.append(m)
+            names.append(np.full(len(frame), label) if isinstance(label, str) else np.asarray(label, dtype=str))
+        return self.fit_maps(np.concatenate(maps), np.concatenate(names), progress)
+
+    # -- inference ---------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "network_"):
+            raise NotFittedError("this NMCNN is not trained yet: call fit() or NMCNN.load()")
+
+    def predict_proba(self, maps: np.ndarray) -> np.ndarray:
+        """(n, n_classes) class probabilities of precomputed maps."""
+        import torch
+
+        self._check_fitted()
+        return _predict(self.network_, torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)), 4096)
+
+    def classify(self, frame: Frame, chunk: int = 32768) -> Labels:
+        """Label every atom of ``frame``; maps are computed and classified in chunks."""
+        self._check_fitted()
+        probabilities = np.zeros((len(frame), len(self.classes_)), dtype=np.float32)
+        for atoms, maps in self.descriptor.iter_chunks(frame, chunk=chunk):
+            probabilities[atoms] = self.predict_proba(maps)
+        table = np.array([CODE[c] for c in self.classes_], dtype=np.int16)
+        codes = table[probabilities.argmax(axis=1)] if len(frame) else np.zeros(0, np.int16)
+        if self.min_confidence > 0:
+            codes = np.where(probabilities.max(axis=1) < self.min_confidence, CODE["unknown"], codes)
+        return Labels(codes=codes, classes=self.classes_, probabilities=probabilities, method=self.name)
+
+    # -- files -------------------------------------------------------------------------------
+
+    def save(self, path: str | Path, metadata: dict | None = None) -> Path:
+        """Write weights, classes, descriptor settings and training record to one file."""
+        import io
+
+        import torch
+
+        from structid.io.writers import AtomicFile
+
+        self._check_fitted()
+        payload = {
+            "format": FILE_FORMAT, "version": FILE_VERSION, "classes": list(self.classes_),
+            "descriptor": self.descriptor.params(), "state_dict": self.network_.state_dict(),
+            "channels": self.descriptor.channels,
+            "history": _jsonable(getattr(self, "history_", {})), "metadata": metadata or {},
+        }
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        with AtomicFile(path, force=True) as out:
+            out.write(buffer.getvalue())
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, min_confidence: float = 0.0) -> NMCNN:
+        """Read a model written by :meth:`save`; clear errors for corrupt or foreign files."""
+        import torch
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such model file")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many kinds on damaged files
+            raise InputError(f"{path}: not a readable structid model ({type(exc).__name__}); "
+                             "retrain it or re-download the package") from None
+        if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
+            raise InputError(f"{path}: not an NM-CNN model file")
+        if payload.get("version") != FILE_VERSION:
+            raise InputError(f"{path}: NM-CNN file version {payload.get('version')}, this structid "
+                             f"reads version {FILE_VERSION}; retrain the model")
+        for name in payload["classes"]:
+            code_of(name)
+        model = cls(NeighborsMap(**payload["descriptor"]), min_confidence=min_confidence)
+        network = build_network(payload["channels"], len(payload["classes"]))
+        size = payload["descriptor"]["size"]
+        network(torch.zeros(2, payload["channels"], size, size))
+        network.load_state_dict(payload["state_dict"])
+        model.network_ = network.eval()
+        model.classes_ = tuple(payload["classes"])
+        model.history_ = payload.get("history", {})
+        model.metadata_ = payload.get("metadata", {})
+        return model
+
+
+def _predict(network, x, batch: int) -> np.ndarray:
+    import torch
+
+    network.eval()
+    out = []
+    with torch.inference_mode():
+        for b in range(0, len(x), batch):
+            out.append(torch.softmax(network(x[b:b + batch]), dim=1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+import torch
+
+from structid.descriptors.neighbors_map import NeighborsMap
+from structid.errors import InputError
+from structid.lattices import gaussian_noise, lattice
+from structid.models.nmcnn import NMCNN, NotFittedError, build_network
+
+
+def test_network_matches_the_paper():
+    net = build_network(1, 2)
+    net(torch.zeros(2, 1, 32, 32))
+    # Appendix A: 416 + 4640 + 4624 + 2320 + 2080 + 12312 + 48 (BatchNorm) + 50 (2 classes)
+    assert sum(p.numel() for p in net.parameters()) == 26490
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    rng = np.random.default_rng(3)
+    frames = [gaussian_noise(lattice(n, 2.5, 3), 0.08, rng) for n in ("fcc", "bcc") for _ in range(2)]
+    labels = ["fcc", "fcc", "bcc", "bcc"]
+    return NMCNN(NeighborsMap(size=16, scale="auto"), epochs=6, batch_size=16, seed=1).fit(frames, labels)
+
+
+def test_learns_two_easy_classes(tiny_model):
+    assert tiny_model.classes_ == ("bcc", "fcc")
+    assert tiny_model.history_["epochs"][-1]["val_accuracy"] >= 0.9
+    labels = tiny_model.classify(gaussian_noise(lattice("fcc", 3.0, 3), 0.1, 7))
+    assert labels.fractions().get("fcc", 0) > 0.9
+    assert labels.probabilities.shape == (108, 2)
+    assert np.allclose(labels.probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_save_load_round_trip(tiny_model, tmp_path):
+    frame = gaussian_noise(lattice("bcc", 2.5, 3), 0.1, 9)
+    path = tiny_model.save(tmp_path / "m.pt", metadata={"note": "test"})
+    loaded = NMCNN.load(path)
+    assert loaded.classes_ == tiny_model.classes_ and loaded.metadata_ == {"note": "test"}
+    assert loaded.descriptor.params() == tiny_model.descriptor.params()
+    assert np.allclose(loaded.classify(frame).probabilities, tiny_model.classify(frame).probabilities, atol=1e-6)
+
+
+def test_min_confidence_gives_unknown(tiny_model):
+    frame = gaussian_noise(lattice("sc", 2.5, 3), 0.3, 1)
+    tiny_model.min_confidence = 0.999999
+    try:
+        assert "unknown" in tiny_model.classify(frame).counts()
+    finally:
+        tiny_model.min_confidence = 0.0
+
+
+def test_bad_model_files(tmp_path, tiny_model):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(InputError, match="not a readable structid model"):
+        NMCNN.load(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "structid-nmcnn", "version": 99}, other)
+    with pytest.raises(InputError, match="file version 99"):
+        NMCNN.load(other)
+    with pytest.raises(InputError, match="no such model file"):
+        NMCNN.load(tmp_path / "missing.pt")
+
+
+def test_unknown_class_names_and_unfitted():
+    with pytest.raises(InputError, match="unknown structure name 'bct'"):
+        NMCNN(epochs=1).fit_maps(np.zeros((4, 1, 32, 32)), ["bct", "fcc", "bct", "fcc"])
+    with pytest.raises(NotFittedError):
+        NMCNN().classify(lattice("fcc", 2.5, 2))
