@@ -146,3 +146,11 @@ def test_atoms_outside_box_are_wrapped_not_rejected(tmp_path):
     assert result.returncode == 0, result.stderr
     frame = next(iter(open_trajectory(tmp_path / "out.structid.lammpstrj")))
     assert np.all((frame.positions >= 0) & (frame.positions < 14.4))
+
+
+def test_option_for_the_wrong_method(tmp_path):
+    file = tmp_path / "ok.lammpstrj"
+    file.write_text(fcc_dump())
+    result = run_cli("classify", file, "-m", "acna", "--model", "x.pt")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "structid: error: method 'acna' does not take the option(s) model"

@@ -121,6 +121,8 @@ def classify(
     fractions_csv: Annotated[Optional[str], typer.Option("--fractions-csv", help="write the fraction of each structure per frame as CSV")] = None,
     plot: Annotated[Optional[str], typer.Option("--plot", help="write a PNG of the structure fractions per frame")] = None,
     rmsd_cutoff: Annotated[Optional[float], typer.Option("--rmsd-cutoff", help="PTM only: RMSD cutoff (0 = none; default 0.1)")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="trained model file for ML methods (default: the shipped one)")] = None,
+    min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", help="ML methods: label atoms below this top probability `unknown`")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
     format: FormatOpt = None,
     types: TypesOpt = None,
@@ -135,6 +137,12 @@ def classify(
         if method != "ptm":
             raise InputError("--rmsd-cutoff applies to --method ptm only")
         options["rmsd_cutoff"] = rmsd_cutoff
+    if model is not None:
+        options["model"] = model
+    if min_confidence is not None:
+        if not 0 <= min_confidence <= 1:
+            raise InputError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
+        options["min_confidence"] = min_confidence
     classifier = get_classifier(method, **options)
     traj = open_trajectory(file, format=format, types=_types(types))
     target = Path(output) if output else default_output(traj.path, traj.format)

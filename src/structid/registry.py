@@ -7,6 +7,7 @@ Entries are import paths so that ``import structid`` stays light; later methods 
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from structid.errors import InputError
@@ -35,9 +36,15 @@ def get_classifier(name: str, **options: Any) -> Classifier:
         ) from None
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
+    accepted = inspect.signature(cls).parameters
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        raise InputError(f"method {name!r} does not take the option(s) {', '.join(unknown)}")
     return cls(**options)
 
 
 register("acna", "structid.classical:AdaptiveCNA", "adaptive common neighbor analysis (OVITO)")
 register("ptm", "structid.classical:PTM", "polyhedral template matching, all structures (OVITO)")
 register("diamond", "structid.classical:IdentifyDiamond", "cubic/hexagonal diamond (OVITO)")
+register("nmcnn", "structid.models.nmcnn:from_file",
+         "Neighbors Map + CNN (shipped nmcnn-metals, or --model FILE)")

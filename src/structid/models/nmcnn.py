@@ -262,3 +262,10 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def from_file(model: str | Path | None = None, min_confidence: float = 0.0) -> NMCNN:
+    """A trained NM-CNN: the file ``model``, or the shipped ``nmcnn-metals``."""
+    from structid import pretrained
+
+    return NMCNN.load(pretrained.path("nmcnn-metals") if model is None else model, min_confidence)
