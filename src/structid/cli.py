@@ -308,10 +308,10 @@ def md_list() -> None:
     for name, description in RECIPES.items():
         table.add_row(name, description)
     out.print(table)
+    from structid.md.recipes import Run, initial_frame
+
     systems = Table("system", "material and potential", "label", "Tm (K)", "P (GPa)", "atoms", "Tm source")
     for s in [*SYSTEMS.values(), *CU_60GPA.values(), *GLASS.values()]:
-        from structid.md.recipes import initial_frame, Run
-
         n = len(initial_frame(Run("", s, "", (), 0, s.repeat)))
         systems.add_row(s.name, s.title, s.label, f"{s.tm:g}", f"{s.pressure / 1e4:g}", str(n), s.tm_source)
     out.print(systems)
@@ -345,6 +345,100 @@ def md_run(
             execute_isolated(run, root, spec, threads, lambda n: bar.advance(total, n))
             out.print(f"done {run.key}", highlight=False)
     out.print(f"{len(runs)} runs in {root / 'md' / recipe} ({time.perf_counter() - start:.0f} s)", highlight=False)
+
+
+train_app = typer.Typer(no_args_is_help=True, help="Train models on labelled data.")
+app.add_typer(train_app, name="train")
+
+
+def _channel_weights(text: str | None) -> list[dict[str, float]]:
+    """``"Cu=1,Zr=-1"`` -> one extra channel; ``;`` separates channels."""
+    if not text:
+        return []
+    channels = []
+    for part in text.split(";"):
+        table = {}
+        for item in filter(None, (p.strip() for p in part.split(","))):
+            key, sep, value = item.partition("=")
+            try:
+                table[key.strip()] = float(value)
+            except ValueError:
+                raise InputError(f"--channels: cannot read {item!r}; write SPECIES=WEIGHT pairs like Cu=1,Zr=-1") from None
+            if not sep:
+                raise InputError(f"--channels: cannot read {item!r}; write SPECIES=WEIGHT pairs like Cu=1,Zr=-1")
+        channels.append(table)
+    return channels
+
+
+@train_app.command("nmcnn")
+def train_nmcnn(
+    files: Annotated[list[str], typer.Argument(help="LABEL=FILE (every atom of every frame has LABEL), or FILE with --label-column")],
+    output: Annotated[str, typer.Option("--output", "-o", help="model file to write")] = "nmcnn.pt",
+    label_column: Annotated[Optional[str], typer.Option("--label-column", help="per-atom label column (names, or vocabulary ids such as structure_id)")] = None,
+    channels: Annotated[Optional[str], typer.Option("--channels", help="extra map channels: SPECIES=WEIGHT pairs, ';' between channels, e.g. Cu=1,Zr=-1")] = None,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 10,
+    missing: Annotated[float, typer.Option(help="augment: copies with 0..MISSING of the atoms removed (steps of 0.1)")] = 0.0,
+    noise: Annotated[float, typer.Option(help="augment: Gaussian noise (in nearest-neighbour distances) on half of the atoms")] = 0.0,
+    atoms_per_frame: Annotated[int, typer.Option(help="random atoms used per frame and augmentation")] = 500,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing model file")] = False,
+    types: TypesOpt = None,
+) -> None:
+    """Train a Neighbors Map + CNN classifier; prints validation accuracy and confusion matrix."""
+    from structid.descriptors.neighbors_map import NeighborsMap
+    from structid.io.readers import open_trajectory
+    from structid.labels import VOCABULARY, code_of
+    from structid.models.nmcnn import NMCNN
+    from structid.models.training import augmented
+
+    if Path(output).exists() and not force:
+        raise InputError(f"{output}: already exists; pass --force to replace it")
+    if not 0 <= missing < 1:
+        raise InputError(f"--missing must be in [0, 1), got {missing}")
+    descriptor = NeighborsMap(scale="auto", channel_weights=_channel_weights(channels))
+    rng = np.random.default_rng(seed)
+    fractions = np.round(np.arange(0, missing + 1e-9, 0.1), 3) if missing else [0.0]
+    maps, labels = [], []
+    for spec in files:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            label, path = None, spec
+            if label_column is None:
+                raise InputError(f"{spec}: give LABEL=FILE or --label-column")
+        else:
+            code_of(label)
+        for frame in open_trajectory(path, types=_types(types)):
+            if label is None:
+                if label_column not in frame.properties:
+                    raise InputError(f"{path}: no column {label_column!r} (columns: {', '.join(frame.properties) or 'none'})")
+                column = np.asarray(frame.properties[label_column])
+                names = np.asarray(VOCABULARY)[column.astype(int)] if column.dtype.kind in "iuf" else column.astype(str)
+            else:
+                names = np.full(len(frame), label)
+            frame = frame.replace(properties={"_label": names})
+            for fraction in fractions:
+                copy = augmented(frame, rng, missing=float(fraction), noise_fraction=0.5 if noise else 0.0, noise_sigma=noise)
+                atoms = rng.choice(len(copy), size=min(atoms_per_frame, len(copy)), replace=False)
+                maps.append(descriptor.compute(copy, atoms=atoms))
+                labels.append(copy.properties["_label"][atoms])
+    if not maps:
+        raise InputError("no frames to train on")
+    all_maps, all_labels = np.concatenate(maps), np.concatenate(labels)
+    out.print(f"{len(all_maps):,} maps: " + ", ".join(f"{k} {v}" for k, v in zip(*np.unique(all_labels, return_counts=True))))
+    model = NMCNN(descriptor, epochs=epochs, seed=seed)
+    with _progress() as bar:
+        task = bar.add_task("training", total=epochs, status="")
+        model.fit_maps(all_maps, all_labels, progress=lambda e: bar.update(
+            task, advance=1, status=f"loss {e['loss']:.3f} val {e.get('val_accuracy', float('nan')):.4f}"))
+    history = model.history_
+    out.print(f"validation accuracy {history['epochs'][-1].get('val_accuracy', float('nan')):.4f} "
+              f"({history['val_maps']} maps, {history['seconds']:.0f} s)")
+    confusion = Table("true \\ predicted", *model.classes_)
+    for name, row in zip(model.classes_, history["confusion"] or []):
+        confusion.add_row(name, *map(str, row))
+    out.print(confusion)
+    model.save(output, metadata={"files": files, "epochs": epochs, "missing": missing, "noise": noise, "seed": seed})
+    out.print(f"model written to {output}", highlight=False)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Accuracy and speed benchmarks.")

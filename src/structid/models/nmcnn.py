@@ -102,7 +102,7 @@ class NMCNN:
             code_of(str(name))
         classes, y = np.unique(labels, return_inverse=True)
         if len(classes) < 2:
-            raise InputError(f"need at least two classes to train, got {list(classes)}")
+            raise InputError(f"need at least two classes to train, got {[str(c) for c in classes]}")
         if self.threads:
             torch.set_num_threads(self.threads)
         rng = np.random.default_rng(self.seed)
