@@ -68,3 +68,21 @@ def test_unknown_class_names_and_unfitted():
         NMCNN(epochs=1).fit_maps(np.zeros((4, 1, 32, 32)), ["bct", "fcc", "bct", "fcc"])
     with pytest.raises(NotFittedError):
         NMCNN().classify(lattice("fcc", 2.5, 2))
+
+
+def test_train_cli_and_classify_with_the_model(tmp_path):
+    from conftest import run_cli
+    from structid.io.writers import write_frames
+
+    for name in ("fcc", "bcc"):
+        write_frames(tmp_path / f"{name}.extxyz", gaussian_noise(lattice(name, 2.5, 3), 0.05, 1))
+    model = tmp_path / "m.pt"
+    result = run_cli("train", "nmcnn", f"fcc={tmp_path / 'fcc.extxyz'}", f"bcc={tmp_path / 'bcc.extxyz'}",
+                     "--epochs", "2", "--missing", "0.2", "-o", model)
+    assert result.returncode == 0, result.stderr
+    assert "validation accuracy" in result.stdout and model.exists()
+    result = run_cli("classify", tmp_path / "fcc.extxyz", "-m", "nmcnn", "--model", model,
+                     "--min-confidence", "0.5", "-o", tmp_path / "out.extxyz")
+    assert result.returncode == 0, result.stderr
+    bad = run_cli("train", "nmcnn", f"fcx={tmp_path / 'fcc.extxyz'}", "-o", tmp_path / "x.pt")
+    assert bad.returncode == 2 and "unknown structure name 'fcx'" in bad.stderr
