@@ -119,6 +119,14 @@ def table(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     return ["system", "phase", "Th", "T (K)", *methods], body
 
 
+def markdown(rows: list[Row]) -> str:
+    """The accuracy table as Markdown."""
+    header, body = table(rows)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * (len(header) - 2)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines) + "\n"
+
+
 def plot_system(rows: list[Row], system: str, ax) -> None:
     """Accuracy vs Th for one system on a matplotlib axis (crystal lines, liquid markers)."""
     methods = list(dict.fromkeys(r.method for r in rows))
