@@ -65,9 +65,12 @@ def find_runs(root: Path, recipe: str = "dc3") -> list[tuple[dict, Path]]:
 
 
 def evaluate(root: Path, methods: list[str], recipe: str = "dc3",
-             systems: list[str] | None = None, progress=None) -> list[Row]:
-    """Classify every labelled frame of the recipe's runs with each method."""
-    classifiers = {m: get_classifier(m) for m in methods}
+             systems: list[str] | None = None, progress=None,
+             frame_indices: tuple[int, ...] | None = None, classifiers: dict | None = None) -> list[Row]:
+    """Classify every labelled frame (or the frames at ``frame_indices`` of each run, e.g. the
+    ones a model did not train on) of the recipe's runs with each method; ``classifiers`` may
+    supply ready instances by name."""
+    classifiers = {m: (classifiers or {}).get(m) or get_classifier(m) for m in methods}
     rows = []
     runs = [(m, d) for m, d in find_runs(root, recipe) if not systems or m["system"] in systems]
     for meta, dump in runs:
@@ -75,8 +78,8 @@ def evaluate(root: Path, methods: list[str], recipe: str = "dc3",
         temps = [f["T_K"] for f in meta["frames"] if f["label"]]
         phase = meta.get("phase", "liquid" if "liquid" in set(labels) else "crystal")
         counts = defaultdict(lambda: [0, 0, 0])
-        for frame, truth in zip(open_trajectory(dump), labels):
-            if truth is None:
+        for k, (frame, truth) in enumerate(zip(open_trajectory(dump), labels)):
+            if truth is None or (frame_indices is not None and k not in frame_indices):
                 continue
             for name, classifier in classifiers.items():
                 codes = classifier.classify(frame).codes

@@ -247,10 +247,13 @@ def _predict(network, x, batch: int) -> np.ndarray:
     import torch
 
     network.eval()
+    # channels-last convolutions run about twice as fast on CPU (measured in docs/benchmarks.md)
+    network = network.to(memory_format=torch.channels_last)
     out = []
     with torch.inference_mode():
         for b in range(0, len(x), batch):
-            out.append(torch.softmax(network(x[b:b + batch]), dim=1).numpy())
+            chunk = x[b:b + batch].contiguous(memory_format=torch.channels_last)
+            out.append(torch.softmax(network(chunk), dim=1).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
