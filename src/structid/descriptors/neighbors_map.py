@@ -106,16 +106,17 @@ class NeighborsMap:
 
     def prepare(self, frame: Frame) -> tuple[NeighborList, float, float]:
         """The neighbor list of the ball, the ball radius and the length scale (both Å)."""
-        scale = self.length_scale(frame)
         n = len(frame)
         where = frame.info.get("source", "frame")
         if n < 2 and not frame.pbc.any():
             raise InputError(f"{where}: a Neighbors Map needs at least 2 atoms")
         if self.r_cut is not None:
+            scale = self.length_scale(frame)
             r_cut = float(self.r_cut) * scale
             return neighbor_list(frame, r_cut), r_cut, scale
         # Start from the radius that holds ~1.3 N atoms at the mean density, grow if needed.
-        volume = frame.volume if frame.pbc.all() else float(np.prod(np.ptp(frame.positions, axis=0) + scale))
+        extent = np.ptp(frame.positions, axis=0) + 1.0 if n else np.ones(3)
+        volume = frame.volume if frame.pbc.all() else float(np.prod(extent))
         radius = (3 * (1.3 * self.size + 1) * volume / (4 * np.pi * max(n, 1))) ** (1 / 3)
         for _ in range(8):
             nl = neighbor_list(frame, radius)
@@ -126,6 +127,14 @@ class NeighborsMap:
             radius *= 1.25
         d_n = nl.distances[nl.offsets[:-1][enough] + self.size - 1] if enough.any() else nl.distances
         r_cut = min(RCUT_FACTOR * float(np.percentile(d_n, RCUT_QUANTILE)), radius)
+        if self.scale == "auto":
+            # the same list gives each atom's nearest neighbor: no second search
+            has = counts > 0
+            if not has.any():
+                raise InputError(f"{where}: no atom has a neighbor within {radius:.2f} Å")
+            scale = float(np.median(nl.distances[nl.offsets[:-1][has]]))
+        else:
+            scale = 1.0 if self.scale is None else float(self.scale)
         return nl, r_cut, scale
 
     def compute(self, frame: Frame, atoms: np.ndarray | None = None) -> np.ndarray:
