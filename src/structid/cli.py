@@ -407,6 +407,8 @@ def train_nmcnn(
     missing: Annotated[float, typer.Option(help="augment: copies with 0..MISSING of the atoms removed (steps of 0.1)")] = 0.0,
     noise: Annotated[float, typer.Option(help="augment: Gaussian noise (in nearest-neighbour distances) on half of the atoms")] = 0.0,
     atoms_per_frame: Annotated[int, typer.Option(help="random atoms used per frame and augmentation")] = 500,
+    map_size: Annotated[int, typer.Option("--map-size", help="N of the N x N Neighbors Map")] = 32,
+    architecture: Annotated[str, typer.Option(help="paper (Appendix A) or fast")] = "paper",
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     force: Annotated[bool, typer.Option("--force", help="replace an existing model file")] = False,
     types: TypesOpt = None,
@@ -422,7 +424,7 @@ def train_nmcnn(
         raise InputError(f"{output}: already exists; pass --force to replace it")
     if not 0 <= missing < 1:
         raise InputError(f"--missing must be in [0, 1), got {missing}")
-    descriptor = NeighborsMap(scale="auto", channel_weights=_channel_weights(channels))
+    descriptor = NeighborsMap(size=map_size, scale="auto", channel_weights=_channel_weights(channels))
     rng = np.random.default_rng(seed)
     fractions = np.round(np.arange(0, missing + 1e-9, 0.1), 3) if missing else [0.0]
     maps, labels = [], []
@@ -452,7 +454,7 @@ def train_nmcnn(
         raise InputError("no frames to train on")
     all_maps, all_labels = np.concatenate(maps), np.concatenate(labels)
     out.print(f"{len(all_maps):,} maps: " + ", ".join(f"{k} {v}" for k, v in zip(*np.unique(all_labels, return_counts=True))))
-    model = NMCNN(descriptor, epochs=epochs, seed=seed)
+    model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
     with _progress() as bar:
         task = bar.add_task("training", total=epochs, status="")
         model.fit_maps(all_maps, all_labels, progress=lambda e: bar.update(

@@ -25,14 +25,18 @@ TRAIN_FRAMES = (0, 2)
 HELD_OUT = (3,)
 
 
-def nmcnn_training_set(root: Path, seed: int, atoms_per_map_set: int = 150):
+#: shipped NM-CNN variants: map size and network
+VARIANTS = {"nmcnn-metals": (32, "paper"), "nmcnn-metals-fast": (16, "fast")}
+
+
+def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set: int = 150):
     """Maps and labels: training frames of each DC3 run, each with 0-50 % of atoms removed,
     ``atoms_per_map_set`` random atoms per (frame, fraction)."""
     from structid.descriptors.neighbors_map import NeighborsMap
     from structid.models.training import augmented, md_frames
 
     rng = np.random.default_rng(seed)
-    descriptor = NeighborsMap(scale="auto")
+    descriptor = NeighborsMap(size=size, scale="auto")
     maps, labels, sources = [], [], []
     for item in md_frames(root, "dc3", NMCNN_SYSTEMS, NMCNN_CLASSES, TRAIN_FRAMES):
         for fraction in MISSING:
@@ -65,21 +69,21 @@ def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm",
     return {f"{label}|{fraction}|{method}": hit / total for (label, fraction, method), (hit, total) in table.items()}
 
 
-def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10) -> Path:
-    from structid.md.recipes import data_dir  # noqa: F401  (documented data location)
+def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10, name: str = "nmcnn-metals") -> Path:
     from structid.models.nmcnn import NMCNN
 
+    size, architecture = VARIANTS[name]
     start = time.perf_counter()
-    descriptor, maps, labels, sources = nmcnn_training_set(root, seed)
+    descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size)
     built = time.perf_counter() - start
-    model = NMCNN(descriptor, epochs=epochs, seed=seed)
+    model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
     model.fit_maps(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
     accuracy = missing_atoms_accuracy(model, root, seed)
-    meta = {"name": "nmcnn-metals", "seed": seed, "epochs": epochs, "maps": int(len(maps)),
+    meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
             "sources": sources, "missing_fractions": list(MISSING), "map_seconds": built,
             "held_out_accuracy": accuracy, "machine": platform.platform()}
-    out = model.save(FOLDER / "nmcnn-metals.pt", metadata=meta)
-    write_card(model, meta, FOLDER / "nmcnn-metals.md")
+    out = model.save(FOLDER / f"{name}.pt", metadata=meta)
+    write_card(model, meta, FOLDER / f"{name}.md")
     return out
 
 
@@ -88,10 +92,12 @@ def write_card(model, meta: dict, path: Path) -> None:
     classes = list(model.classes_)
     confusion = np.array(history["confusion"])
     lines = [
-        "# Model card: nmcnn-metals",
+        f"# Model card: {meta['name']}",
         "",
-        "Neighbors Map (32x32, one geometric channel, distances in units of the frame's median "
-        "nearest-neighbour distance) + the CNN of Allera et al. 2023, Appendix A (26.6k parameters).",
+        f"Neighbors Map ({meta['map_size']}x{meta['map_size']}, one geometric channel, distances in "
+        "units of the frame's median nearest-neighbour distance) + "
+        + ("the CNN of Allera et al. 2023, Appendix A (26.6k parameters)." if meta["architecture"] == "paper"
+           else "structid's `fast` CNN (pooling before each wide convolution, 17k parameters)."),
         "",
         f"**Classes**: {', '.join(classes)}.",
         "",
@@ -107,7 +113,7 @@ def write_card(model, meta: dict, path: Path) -> None:
         "## Command",
         "```",
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
-        f"python -m structid.pretrained.build nmcnn-metals --seed {meta['seed']}",
+        f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']}",
         "```",
         "",
         "## Training",
@@ -142,14 +148,14 @@ def write_card(model, meta: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="rebuild a shipped model")
-    parser.add_argument("name", choices=["nmcnn-metals"])
+    parser.add_argument("name", choices=sorted(VARIANTS))
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     from structid.md.recipes import data_dir
 
-    print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs))
+    print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name))
 
 
 if __name__ == "__main__":
