@@ -403,7 +403,7 @@ def melting_point(system: System, guess: float, repeat: tuple[int, int, int] | N
             if on_progress:
                 on_progress(int(12 / dt))
             for _ in range(int(time_ps)):
-                lmp.command(f"run {int(1 / dt)} pre no post no")
+                lmp.command(f"run {int(1 / dt)}")
                 temps.append(float(lmp.get_thermo("temp")))
                 if on_progress:
                     on_progress(int(1 / dt))
