@@ -14,7 +14,6 @@ import platform
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from structid.classical import PTM, AdaptiveCNA, IdentifyDiamond
+from structid.classical import PTM, AdaptiveCNA
 from structid.errors import InputError
 from structid.frame import Frame
 from structid.labels import Classifier, Labels

@@ -140,7 +140,7 @@ def test_general_triclinic_abc_origin(tmp_path):
     a, b, c = np.array([3.0, 1.0, 0.0]), np.array([0.0, 4.0, 1.0]), np.array([1.0, 0.0, 5.0])
     origin = np.array([0.5, -1.0, 2.0])
     text = ("ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n1\nITEM: BOX BOUNDS abc origin pp pp pp\n"
-            f"3 1 0 0.5\n0 4 1 -1\n1 0 5 2\nITEM: ATOMS id type xs ys zs\n1 1 0.5 0.5 0.5\n")
+            "3 1 0 0.5\n0 4 1 -1\n1 0 5 2\nITEM: ATOMS id type xs ys zs\n1 1 0.5 0.5 0.5\n")
     path = tmp_path / "g.dump"
     path.write_text(text)
     frame = read_frame(path)

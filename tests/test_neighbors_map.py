@@ -5,7 +5,7 @@ from conftest import random_triclinic_cell
 from structid.descriptors.neighbors_map import NeighborsMap
 from structid.errors import InputError
 from structid.frame import Frame
-from structid.lattices import gaussian_noise, lattice, random_rotation, rotate, random_rotation_matrix
+from structid.lattices import gaussian_noise, lattice, rotate, random_rotation_matrix
 
 
 def reference_map(frame, i, r_cut, size=32, gamma=2.0, beta=3.0, weights=None):

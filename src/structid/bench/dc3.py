@@ -18,7 +18,7 @@ import numpy as np
 
 from structid.errors import InputError
 from structid.io.readers import open_trajectory
-from structid.labels import CODE, CRYSTALLINE, VOCABULARY
+from structid.labels import CODE, CRYSTALLINE
 from structid.registry import get_classifier
 
 #: predicted labels accepted for a true label

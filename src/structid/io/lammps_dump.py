@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
 import os
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import numpy as np
 
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
-from structid.io._textparse import BAD_COLUMNS, BAD_NUMBER, OK, parse_rows
+from structid.io._textparse import BAD_COLUMNS, BAD_NUMBER, parse_rows
 
 #: Coordinate column triples in order of preference, and whether they are fractional.
 _COORDINATES = (("x", "y", "z", False), ("xu", "yu", "zu", False),

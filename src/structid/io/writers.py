@@ -29,7 +29,6 @@ def output_format(path: str | os.PathLike, format: str | None = None) -> str:
         if format not in WRITE_FORMATS:
             raise InputError(f"cannot write format {format!r}; choose one of {', '.join(WRITE_FORMATS)}")
         return format
-    from structid.io.readers import detect_format
 
     name = Path(path).name.lower()
     for suffix in (".gz", ".bz2", ".xz"):
