@@ -124,3 +124,15 @@ def test_chunks_equal_whole(rng):
     whole = nm.compute(frame)
     parts = np.concatenate([m for _, m in nm.iter_chunks(frame, chunk=37)])
     assert np.array_equal(whole, parts)
+
+
+def test_nmap_cli_renders_png(tmp_path):
+    from conftest import run_cli
+    from structid.io.writers import write_frames
+
+    source = write_frames(tmp_path / "cscl.extxyz", lattice("cscl", 2.5, 3))
+    result = run_cli("nmap", source, "--atoms", "0,1", "--channels", "Cs=1,Cl=-1", "-o", tmp_path / "m.png")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    bad = run_cli("nmap", source, "--atoms", "999", "-o", tmp_path / "n.png")
+    assert bad.returncode == 2 and "--atoms: indices must be between 0 and 53" in bad.stderr
