@@ -103,7 +103,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     # diamond phase collapses into a dense phase near 2500 K.
     System("ge", "Ge cd (Tersoff 1989)", "cd", "cd", ("Ge",), (72.63,), 2.45, 2590.0,
            ("pair_style tersoff", "pair_coeff * * {pot}/SiCGe.tersoff Ge"), (6, 6, 6),
-           "measured here by solid-liquid coexistence (experiment: 1211 K)"),
+           "estimated here by solid-liquid coexistence, 2590-2780 K (experiment: 1211 K)"),
     System("mg", "Mg hcp (Mendelev EAM)", "hcp", "hcp", ("Mg",), (24.305,), 3.19, 914.0,
            _eam("eam/fs", "Mg_mm.eam.fs", "Mg"), (10, 10, 6), "approximate; Mg_mm EAM"),
     System("ar", "Ar fcc (Lennard-Jones)", "fcc", "fcc", ("Ar",), (39.948,), 3.76, 84.0,
