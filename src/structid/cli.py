@@ -401,15 +401,27 @@ def md_run(
     runs = plan(recipe, names, th, size, quick, seed)
     root = resolve(data_dir)
     spec = {"recipe": recipe, "systems": names, "temps": th, "n_atoms": size, "quick": quick, "seed": seed}
+    from structid.md.engine import LammpsRunError
+
     start = time.perf_counter()
+    failed = []
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
         total = bar.add_task(f"{recipe}: {len(runs)} runs", total=sum(r.steps for r in runs))
         for run in runs:
             bar.update(total, description=run.key)
-            execute_isolated(run, root, spec, threads, lambda n: bar.advance(total, n))
+            try:
+                execute_isolated(run, root, spec, threads, lambda n: bar.advance(total, n))
+            except LammpsRunError as exc:
+                # one failed run must not cost the rest of a long batch
+                failed.append(str(exc))
+                err.print(f"structid: {exc}", markup=False, highlight=False)
+                continue
             out.print(f"done {run.key}", highlight=False)
-    out.print(f"{len(runs)} runs in {root / 'md' / recipe} ({time.perf_counter() - start:.0f} s)", highlight=False)
+    out.print(f"{len(runs) - len(failed)} of {len(runs)} runs in {root / 'md' / recipe} "
+              f"({time.perf_counter() - start:.0f} s)", highlight=False)
+    if failed:
+        raise LammpsRunError(f"{len(failed)} run(s) failed, first: {failed[0]}")
 
 
 @md_app.command("melting")
