@@ -82,7 +82,8 @@ def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10, name: str = 
     accuracy = missing_atoms_accuracy(model, root, seed)
     meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
             "sources": sources, "missing_fractions": list(MISSING), "map_seconds": built,
-            "held_out_accuracy": accuracy, "machine": platform.platform()}
+            "held_out_accuracy": accuracy, "machine": platform.platform(),
+            "torch_threads": __import__("torch").get_num_threads()}
     out = model.save(FOLDER / f"{name}.pt", metadata=meta)
     write_card(model, meta, FOLDER / f"{name}.md")
     return out
@@ -120,7 +121,8 @@ def write_card(model, meta: dict, path: Path) -> None:
         "## Training",
         f"Adam (lr 1e-3, L2 1e-4), batch 128, {meta['epochs']} epochs, class weights 1/frequency, "
         f"seed {meta['seed']}; {history['seconds']:.0f} s of training after {meta['map_seconds']:.0f} s "
-        f"of map computation on {meta['machine']} (2 cores).",
+        f"of map computation on {meta['machine']} (2 cores, {meta.get('torch_threads', '?')} torch "
+        "thread(s), while MD ran on the other core).",
         "",
         "## Metrics",
         f"Validation accuracy: **{100 * history['epochs'][-1]['val_accuracy']:.2f} %**.",
