@@ -444,11 +444,11 @@ def md_melting(
         result = melting_point(chosen, start, time_ps=time_ps, seed=seed, threads=threads,
                                on_progress=lambda n: bar.advance(task, n))
     out.print(f"{system}: Tm = {result.temperature:.0f} ± {result.spread:.0f} K "
-              f"({result.n_atoms} atoms, {result.crystal_fraction:.0%} crystalline at the end; "
-              f"table value {chosen.tm:g} K)", highlight=False)
+              f"({result.n_atoms} atoms; table value {chosen.tm:g} K; experimental phase check: "
+              f"{result.crystal_fraction:.0%} crystalline at the end)", highlight=False)
     if not 0.15 < result.crystal_fraction < 0.85:
-        out.print("one phase (nearly) vanished: the estimate is a bound, not Tm; rerun with "
-                  "--guess closer to the printed value", highlight=False)
+        out.print("the phase check suggests one phase (nearly) vanished: if so the temperature "
+                  "is a bound; rerun with --guess near the printed value", highlight=False)
 
 
 train_app = typer.Typer(no_args_is_help=True, help="Train models on labelled data.")
