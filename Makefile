@@ -21,6 +21,8 @@ demo: $(STAMP)
 	$(BIN)/structid classify examples/grains.lammpstrj --method ptm --force \
 		-o examples/grains.structid.lammpstrj --summary-json examples/grains.summary.json \
 		--fractions-csv examples/grains.fractions.csv --plot examples/grains.fractions.png
+	$(BIN)/structid classify examples/grains.lammpstrj --method nmcnn --min-confidence 0.8 \
+		--force -o examples/grains.nmcnn.extxyz --plot examples/grains.nmcnn.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
