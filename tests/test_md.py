@@ -130,3 +130,29 @@ def test_melting_point_by_coexistence_is_near_the_lj_value():
     # LJ argon: 84 K at zero pressure; a short run on a small cell scatters by several kelvin
     assert 65 < result.temperature < 105
     assert 0.0 < result.crystal_fraction < 1.0
+
+
+def test_quench_labels_by_temperature_window(tmp_path):
+    run = plan("quench", ["cuzr"], quick=True)[0]
+    dump, meta_path = execute(run, tmp_path, threads=1)
+    meta = json.loads(meta_path.read_text())
+    labels = [f["label"] for f in meta["frames"]]
+    assert labels[:2] == ["fcc", "fcc"] and labels[-2:] == ["amorphous", "amorphous"]
+    assert "liquid" in labels
+    for info in meta["frames"]:
+        if info["label"] == "liquid":
+            assert info["setpoint_K"] >= meta["tm"]
+        if info["label"] == "amorphous":
+            assert info["setpoint_K"] <= 0.5 * meta["tm"] + 1e-6
+    frame = next(iter(open_trajectory(dump)))
+    share = np.mean(frame.species == "Cu")
+    assert abs(share - 0.64) < 0.01
+
+
+def test_ramp_frames_are_unlabelled_and_heat_up(tmp_path):
+    run = plan("ramp", ["ar"], quick=True)[0]
+    _, meta_path = execute(run, tmp_path, threads=1)
+    frames = json.loads(meta_path.read_text())["frames"]
+    assert all(f["label"] is None for f in frames)
+    setpoints = [f["setpoint_K"] for f in frames]
+    assert setpoints == sorted(setpoints) and setpoints[-1] == pytest.approx(1.3 * 84.0)
