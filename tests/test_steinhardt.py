@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+from scipy.special import sph_harm_y
+
+from conftest import random_triclinic_cell
+from structid.descriptors.steinhardt import Steinhardt
+from structid.frame import Frame
+from structid.lattices import gaussian_noise, lattice, random_rotation
+from structid.neighbors import neighbor_list
+
+# q4, q6 of perfect lattices (first shell; bcc with its 8 + 6 neighbors)
+KNOWN = {"fcc": (0.19094, 0.57452), "bcc": (0.03637, 0.51069), "hcp": (0.09722, 0.48476),
+         "sc": (0.76376, 0.35355)}
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN))
+def test_known_values_of_perfect_lattices(name):
+    q = Steinhardt().compute(lattice(name, 2.5, 3))
+    assert np.allclose(q[:, 1], KNOWN[name][0], atol=1e-4)
+    assert np.allclose(q[:, 2], KNOWN[name][1], atol=1e-4)
+    assert np.all(q[:, 6:] == 0)  # one species: no cross-species terms
+
+
+def test_rotation_invariance(rng):
+    frame = gaussian_noise(lattice("hcp", 2.5, 3), 0.1, rng)
+    s = Steinhardt()
+    assert np.allclose(s.compute(random_rotation(frame, rng)), s.compute(frame), atol=1e-9)
+
+
+def literal_q(frame, i, l, r_cut, unlike=False):
+    nl = neighbor_list(frame, r_cut)
+    sel = (nl.i == i) & (nl.distances < r_cut)
+    if unlike:
+        sel &= frame.species[nl.j] != frame.species[i]
+    v = nl.vectors[sel]
+    if len(v) == 0:
+        return 0.0
+    polar = np.arccos(v[:, 2] / np.linalg.norm(v, axis=1))
+    azimuth = np.arctan2(v[:, 1], v[:, 0])
+    total = sum(abs(np.mean(sph_harm_y(l, m, polar, azimuth))) ** 2 for m in range(-l, l + 1))
+    return np.sqrt(4 * np.pi / (2 * l + 1) * total)
+
+
+def test_matches_a_literal_implementation_on_random_cells(rng):
+    cell = random_triclinic_cell(rng, 8.0)
+    frame = Frame(positions=rng.random((30, 3)) @ cell, cell=cell, pbc=True,
+                  species=rng.choice(["Na", "Cl"], 30))
+    s = Steinhardt()
+    q = s.compute(frame)
+    r_cut = s.cutoffs(frame)
+    for i in (0, 11, 29):
+        for k, l in enumerate(s.ls):
+            assert q[i, k] == pytest.approx(literal_q(frame, i, l, r_cut[i]), abs=1e-9)
+            assert q[i, 6 + k] == pytest.approx(literal_q(frame, i, l, r_cut[i], unlike=True), abs=1e-9)
+
+
+def test_rocksalt_cross_species_equals_all_neighbors():
+    q = Steinhardt().compute(lattice("rocksalt", 2.8, 2))
+    assert np.allclose(q[:, :6], q[:, 6:])  # every first neighbor is of the other species
