@@ -13,6 +13,7 @@ diamond's 4 neighbors and stops short of fcc's second shell at 1.41 d and diamon
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame
@@ -63,26 +64,60 @@ class Steinhardt:
         return out
 
 
-def _q(i: np.ndarray, vec: np.ndarray, n: int, ls: tuple[int, ...], chunk: int = 1 << 20) -> np.ndarray:
-    """q_l of every atom from its bond vectors (atoms without bonds get 0)."""
-    from scipy.special import sph_harm_y
+def _q(i: np.ndarray, vec: np.ndarray, n: int, ls: tuple[int, ...]) -> np.ndarray:
+    """q_l of every atom from its bond vectors (``i`` sorted; atoms without bonds get 0)."""
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(i, minlength=n), out=offsets[1:])
+    return _q_kernel(offsets, np.ascontiguousarray(vec, dtype=np.float64), np.array(ls, dtype=np.int64))
 
-    counts = np.bincount(i, minlength=n).astype(float)
-    r = np.linalg.norm(vec, axis=1)
-    polar = np.arccos(np.clip(vec[:, 2] / np.maximum(r, 1e-300), -1.0, 1.0))
-    azimuth = np.arctan2(vec[:, 1], vec[:, 0])
+
+@njit(cache=True, parallel=True)
+def _q_kernel(offsets, vec, ls):
+    n = len(offsets) - 1
+    lmax = ls.max()
     out = np.zeros((n, len(ls)))
-    for k, l in enumerate(ls):
-        total = np.zeros(n)
-        # sum_j Y_l,-m = (-1)^m conj(sum_j Y_lm): the m < 0 terms repeat the m > 0 ones
-        for m in range(0, l + 1):
-            re = np.zeros(n)
-            im = np.zeros(n)
-            for start in range(0, len(i), chunk):
-                y = sph_harm_y(l, m, polar[start:start + chunk], azimuth[start:start + chunk])
-                re += np.bincount(i[start:start + chunk], y.real, minlength=n)
-                im += np.bincount(i[start:start + chunk], y.imag, minlength=n)
-            total += (1 if m == 0 else 2) * (re**2 + im**2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, k] = np.where(counts > 0, np.sqrt(4 * np.pi / (2 * l + 1) * total) / np.maximum(counts, 1), 0.0)
+    # recurrence coefficients of the fully normalised associated Legendre functions
+    a = np.zeros((lmax + 1, lmax + 1))
+    b = np.zeros((lmax + 1, lmax + 1))
+    for l in range(2, lmax + 1):
+        for m in range(0, l - 1):
+            a[l, m] = np.sqrt((4.0 * l * l - 1.0) / (l * l - m * m))
+            b[l, m] = np.sqrt(((l - 1.0) ** 2 - m * m) / (4.0 * (l - 1.0) ** 2 - 1.0))
+    for atom in prange(n):
+        start, stop = offsets[atom], offsets[atom + 1]
+        if stop == start:
+            continue
+        re = np.zeros((lmax + 1, lmax + 1))
+        im = np.zeros((lmax + 1, lmax + 1))
+        p = np.zeros((lmax + 1, lmax + 1))
+        for k in range(start, stop):
+            x, y, z = vec[k, 0], vec[k, 1], vec[k, 2]
+            r = np.sqrt(x * x + y * y + z * z)
+            ct = z / r
+            rxy = np.sqrt(x * x + y * y)
+            st = rxy / r
+            cphi = x / rxy if rxy > 0 else 1.0
+            sphi = y / rxy if rxy > 0 else 0.0
+            # P~_l^m(cos theta), normalised so that sum_m |Y_lm|^2 = (2l+1)/(4 pi)
+            p[0, 0] = 0.28209479177387814  # 1 / sqrt(4 pi)
+            for m in range(1, lmax + 1):
+                p[m, m] = -np.sqrt((2.0 * m + 1.0) / (2.0 * m)) * st * p[m - 1, m - 1]
+            for m in range(0, lmax):
+                p[m + 1, m] = np.sqrt(2.0 * m + 3.0) * ct * p[m, m]
+            for m in range(0, lmax - 1):
+                for l in range(m + 2, lmax + 1):
+                    p[l, m] = a[l, m] * (ct * p[l - 1, m] - b[l, m] * p[l - 2, m])
+            cm, sm = 1.0, 0.0  # cos(m phi), sin(m phi)
+            for m in range(0, lmax + 1):
+                for l in range(m, lmax + 1):
+                    re[l, m] += p[l, m] * cm
+                    im[l, m] += p[l, m] * sm
+                cm, sm = cm * cphi - sm * sphi, sm * cphi + cm * sphi
+        count = stop - start
+        for k in range(len(ls)):
+            l = ls[k]
+            total = re[l, 0] ** 2 + im[l, 0] ** 2
+            for m in range(1, l + 1):
+                total += 2.0 * (re[l, m] ** 2 + im[l, m] ** 2)
+            out[atom, k] = np.sqrt(4.0 * np.pi / (2.0 * l + 1.0) * total) / count
     return out
