@@ -1,0 +1,182 @@
+"""LESS: a stacked ensemble on Steinhardt features (Deng et al. 2023).
+
+Level 0: for every class a one-vs-rest group of scikit-learn models (by default Bagging,
+AdaBoost, ExtraTrees, RadiusNeighbors) gives k-fold out-of-fold scores; level 1: a LightGBM
+model on the out-of-fold score matrix, whose softmax output is the class probability.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from structid.descriptors.steinhardt import Steinhardt
+from structid.errors import InputError, StructidError
+from structid.frame import Frame
+from structid.labels import CODE, Labels, code_of
+
+FILE_FORMAT = "structid-less"
+FILE_VERSION = 1
+
+
+def default_base_models(seed: int = 0) -> list[tuple[str, Callable[[], object]]]:
+    """The paper's level-0 models, as (name, factory) pairs; features are standardised first."""
+    from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier, ExtraTreesClassifier
+    from sklearn.neighbors import RadiusNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return [
+        ("bagging", lambda: BaggingClassifier(n_estimators=10, random_state=seed)),
+        ("adaboost", lambda: AdaBoostClassifier(n_estimators=30, random_state=seed)),
+        ("extratrees", lambda: ExtraTreesClassifier(n_estimators=50, random_state=seed, n_jobs=-1)),
+        ("radius", lambda: make_pipeline(StandardScaler(), RadiusNeighborsClassifier(
+            radius=1.0, weights="distance", outlier_label=0))),
+    ]
+
+
+class NotFittedError(StructidError):
+    """The model has not been trained or loaded yet."""
+
+
+class LESS:
+    """Stacked structure classifier on Steinhardt features.
+
+    Args:
+        features: the feature computer (default :class:`Steinhardt` with cross-species terms).
+        base_models: (name, factory) pairs of scikit-learn classifiers with ``predict_proba``
+            (default: :func:`default_base_models`).
+        n_folds: k of the out-of-fold level-0 scores.
+        min_confidence: atoms whose top probability is below this get ``unknown``.
+        seed: random seed.
+    """
+
+    name = "less"
+
+    def __init__(self, features: Steinhardt | None = None, base_models=None, n_folds: int = 5,
+                 min_confidence: float = 0.0, seed: int = 0) -> None:
+        self.features = features or Steinhardt()
+        self.base_models = base_models
+        self.n_folds = n_folds
+        self.min_confidence = min_confidence
+        self.seed = seed
+
+    def _bases(self):
+        return self.base_models or default_base_models(self.seed)
+
+    def fit_features(self, x: np.ndarray, labels: Sequence[str]) -> LESS:
+        """Train on a feature matrix (n, n_features) and structure names."""
+        import lightgbm
+        from sklearn.model_selection import StratifiedKFold
+
+        labels = np.asarray(labels, dtype=str)
+        for name in np.unique(labels):
+            code_of(str(name))
+        classes, y = np.unique(labels, return_inverse=True)
+        if len(classes) < 2:
+            raise InputError(f"need at least two classes to train, got {[str(c) for c in classes]}")
+        if np.bincount(y).min() < self.n_folds:
+            raise InputError(f"every class needs at least {self.n_folds} samples (n_folds)")
+        start = time.perf_counter()
+        bases = self._bases()
+        folds = StratifiedKFold(self.n_folds, shuffle=True, random_state=self.seed)
+        scores = np.zeros((len(x), len(classes) * len(bases)))
+        for train, test in folds.split(x, y):
+            scores[test] = self._level0(x[train], y[train], x[test], len(classes), bases)[1]
+        self.level0_ = self._level0(x, y, None, len(classes), bases)[0]
+        self.meta_ = lightgbm.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15,
+                                             random_state=self.seed, verbose=-1)
+        self.meta_.fit(scores, y)
+        self.classes_ = tuple(str(c) for c in classes)
+        self.history_ = {"samples": int(len(x)), "seconds": time.perf_counter() - start,
+                         "class_counts": dict(zip(self.classes_, np.bincount(y).tolist()))}
+        return self
+
+    @staticmethod
+    def _level0(x, y, x_eval, n_classes, bases):
+        """Fit one-vs-rest base models; returns (models, scores of ``x_eval``)."""
+        models, columns = [], []
+        for c in range(n_classes):
+            target = (y == c).astype(int)
+            for _, factory in bases:
+                model = factory().fit(x, target)
+                models.append(model)
+                if x_eval is not None:
+                    columns.append(_positive_score(model, x_eval))
+        return models, (np.column_stack(columns) if columns else None)
+
+    def fit(self, frames: Sequence[Frame], labels: Sequence[str | np.ndarray]) -> LESS:
+        """Train on frames with one label per frame or per atom."""
+        xs, names = [], []
+        for frame, label in zip(frames, labels, strict=True):
+            xs.append(self.features.compute(frame))
+            names.append(np.full(len(frame), label) if isinstance(label, str) else np.asarray(label, dtype=str))
+        return self.fit_features(np.concatenate(xs), np.concatenate(names))
+
+    def predict_proba_features(self, x: np.ndarray) -> np.ndarray:
+        """(n, n_classes) probabilities of feature rows."""
+        if not hasattr(self, "meta_"):
+            raise NotFittedError("this LESS model is not trained yet: call fit() or LESS.load()")
+        scores = np.column_stack([_positive_score(m, x) for m in self.level0_])
+        return self.meta_.predict_proba(scores)
+
+    def classify(self, frame: Frame) -> Labels:
+        """Label every atom of ``frame`` with probabilities."""
+        probabilities = self.predict_proba_features(self.features.compute(frame)).astype(np.float32)
+        table = np.array([CODE[c] for c in self.classes_], dtype=np.int16)
+        codes = table[probabilities.argmax(axis=1)]
+        if self.min_confidence > 0:
+            codes = np.where(probabilities.max(axis=1) < self.min_confidence, CODE["unknown"], codes)
+        return Labels(codes=codes, classes=self.classes_, probabilities=probabilities, method=self.name)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the whole model to one file (pickle inside a versioned envelope)."""
+        import pickle
+
+        from structid.io.writers import AtomicFile
+
+        if not hasattr(self, "meta_"):
+            raise NotFittedError("this LESS model is not trained yet")
+        state = {"format": FILE_FORMAT, "version": FILE_VERSION, "classes": list(self.classes_),
+                 "features": {"ls": self.features.ls, "n_nearest": self.features.n_nearest,
+                              "padding": self.features.padding,
+                              "cross_species": self.features.cross_species},
+                 "level0": self.level0_, "meta": self.meta_, "history": self.history_}
+        buffer = io.BytesIO()
+        pickle.dump(state, buffer)
+        with AtomicFile(path, force=True) as out:
+            out.write(buffer.getvalue())
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, min_confidence: float = 0.0) -> LESS:
+        """Read a model written by :meth:`save` (only load files you trust: pickle)."""
+        import pickle
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such model file")
+        try:
+            state = pickle.loads(path.read_bytes())
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable structid model ({type(exc).__name__})") from None
+        if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
+            raise InputError(f"{path}: not a LESS model file")
+        if state.get("version") != FILE_VERSION:
+            raise InputError(f"{path}: LESS file version {state.get('version')}, this structid reads "
+                             f"version {FILE_VERSION}; retrain the model")
+        model = cls(Steinhardt(**state["features"]), min_confidence=min_confidence)
+        model.level0_, model.meta_ = state["level0"], state["meta"]
+        model.classes_, model.history_ = tuple(state["classes"]), state["history"]
+        return model
+
+
+def _positive_score(model, x: np.ndarray) -> np.ndarray:
+    """Probability of the positive class (1) from a binary classifier."""
+    proba = model.predict_proba(x)
+    classes = list(model.classes_) if hasattr(model, "classes_") else list(model[-1].classes_)
+    return proba[:, classes.index(1)] if 1 in classes else np.zeros(len(x))

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from structid.errors import InputError
+from structid.lattices import gaussian_noise, lattice
+from structid.models.less import LESS, NotFittedError
+
+
+@pytest.fixture(scope="module")
+def model():
+    rng = np.random.default_rng(0)
+    frames, labels = [], []
+    for name in ("fcc", "bcc", "hcp", "rocksalt"):
+        for sigma in (0.05, 0.12):
+            frames.append(gaussian_noise(lattice(name, 2.5, 3), sigma, rng))
+            labels.append(name)
+    return LESS().fit(frames, labels)
+
+
+def test_classifies_held_out_noisy_lattices(model):
+    for name in ("fcc", "bcc", "hcp", "rocksalt"):
+        labels = model.classify(gaussian_noise(lattice(name, 3.1, 3), 0.1, 42))
+        assert labels.fractions().get(name, 0) > 0.9, name
+        assert np.allclose(labels.probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_save_load_round_trip(model, tmp_path):
+    frame = gaussian_noise(lattice("bcc", 2.5, 3), 0.1, 3)
+    loaded = LESS.load(model.save(tmp_path / "less.pkl"))
+    assert loaded.classes_ == model.classes_
+    assert np.allclose(loaded.classify(frame).probabilities, model.classify(frame).probabilities)
+
+
+def test_base_models_can_be_swapped():
+    from sklearn.tree import DecisionTreeClassifier
+
+    frames = [lattice("fcc", 2.5, 2), lattice("bcc", 2.5, 3)]
+    m = LESS(base_models=[("tree", lambda: DecisionTreeClassifier(random_state=0))]).fit(frames, ["fcc", "bcc"])
+    assert len(m.level0_) == 2  # one model per class
+    assert m.classify(lattice("fcc", 2.7, 2)).counts() == {"fcc": 32}
+
+
+def test_errors(tmp_path):
+    with pytest.raises(NotFittedError):
+        LESS().classify(lattice("fcc", 2.5, 2))
+    with pytest.raises(InputError, match="at least 5 samples"):
+        LESS().fit_features(np.zeros((6, 12)), ["fcc"] * 3 + ["bcc"] * 3)
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(InputError, match="not a readable structid model"):
+        LESS.load(bad)
