@@ -49,3 +49,18 @@ def test_errors(tmp_path):
     bad.write_bytes(b"garbage")
     with pytest.raises(InputError, match="not a readable structid model"):
         LESS.load(bad)
+
+
+def test_extend_with_a_new_class(model):
+    import copy
+
+    rng = np.random.default_rng(1)
+    extended = copy.deepcopy(model).extend([gaussian_noise(lattice("graphite", 1.42, 3), 0.03, rng)],
+                                           "graphite", n_per_class=60)
+    assert "graphite" in extended.classes_ and len(extended.classes_) == 5
+    assert extended.classify(gaussian_noise(lattice("graphite", 1.42, 3), 0.03, 7)).fractions()["graphite"] > 0.9
+    assert extended.classify(gaussian_noise(lattice("fcc", 2.5, 3), 0.08, 7)).fractions()["fcc"] > 0.9
+    with pytest.raises(InputError, match="already in the model"):
+        extended.extend([lattice("fcc", 2.5, 2)], "fcc")
+    with pytest.raises(InputError, match="only 4 atoms"):
+        copy.deepcopy(model).extend([lattice("fcc", 2.5, 1)], "graphite")

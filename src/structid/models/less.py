@@ -92,6 +92,9 @@ class LESS:
                                              random_state=self.seed, verbose=-1)
         self.meta_.fit(scores, y)
         self.classes_ = tuple(str(c) for c in classes)
+        # per-class feature statistics: what extend() samples old classes from
+        self.stats_ = {str(c): (x[y == k].mean(axis=0), x[y == k].std(axis=0), int((y == k).sum()))
+                       for k, c in enumerate(classes)}
         self.history_ = {"samples": int(len(x)), "seconds": time.perf_counter() - start,
                          "class_counts": dict(zip(self.classes_, np.bincount(y).tolist()))}
         return self
@@ -108,6 +111,41 @@ class LESS:
                 if x_eval is not None:
                     columns.append(_positive_score(model, x_eval))
         return models, (np.column_stack(columns) if columns else None)
+
+    def sample_class(self, name: str, n: int, rng: np.random.Generator, threshold: float = 0.8,
+                     steps: int = 30) -> np.ndarray:
+        """``n`` synthetic feature vectors of a learned class by Metropolis sampling: proposals
+        N(q, s / sqrt(N_class)) from the stored statistics, accepted while the model gives the
+        class a probability above ``threshold`` (the paper's Gibbs/Metropolis scheme)."""
+        mean, std, count = self.stats_[name]
+        k = self.classes_.index(name)
+        step = np.maximum(std, 1e-6) / np.sqrt(max(count, 1)) * np.sqrt(len(mean))
+        # n chains in parallel, started at the class mean, ``steps`` Metropolis steps each
+        chains = np.repeat(mean[None, :], n, axis=0)
+        for _ in range(steps):
+            proposal = np.clip(chains + rng.normal(size=chains.shape) * step, 0.0, None)
+            accept = self.predict_proba_features(proposal)[:, k] > threshold
+            chains[accept] = proposal[accept]
+        return chains
+
+    def extend(self, frames: Sequence[Frame], new_label: str, n_per_class: int = 200,
+               seed: int | None = None) -> LESS:
+        """Add a class from a few frames: sample ``n_per_class`` feature vectors of every old
+        class from the model, take ``n_per_class`` atoms of the new frames, refit on both."""
+        code_of(new_label)
+        if not hasattr(self, "meta_"):
+            raise NotFittedError("extend() needs a trained model")
+        if new_label in self.classes_:
+            raise InputError(f"class {new_label!r} is already in the model ({', '.join(self.classes_)})")
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        new = np.concatenate([self.features.compute(f) for f in frames])
+        if len(new) < max(self.n_folds, 10):
+            raise InputError(f"only {len(new)} atoms of {new_label!r}; give at least {max(self.n_folds, 10)}")
+        new = new[rng.choice(len(new), size=min(n_per_class, len(new)), replace=False)]
+        old = [self.sample_class(c, n_per_class, rng) for c in self.classes_]
+        x = np.concatenate(old + [new])
+        labels = np.concatenate([np.full(n_per_class, c) for c in self.classes_] + [np.full(len(new), new_label)])
+        return self.fit_features(x, labels)
 
     def fit(self, frames: Sequence[Frame], labels: Sequence[str | np.ndarray]) -> LESS:
         """Train on frames with one label per frame or per atom."""
@@ -145,7 +183,8 @@ class LESS:
                  "features": {"ls": self.features.ls, "n_nearest": self.features.n_nearest,
                               "padding": self.features.padding,
                               "cross_species": self.features.cross_species},
-                 "level0": self.level0_, "meta": self.meta_, "history": self.history_}
+                 "level0": self.level0_, "meta": self.meta_, "history": self.history_,
+                 "stats": self.stats_}
         buffer = io.BytesIO()
         pickle.dump(state, buffer)
         with AtomicFile(path, force=True) as out:
@@ -172,6 +211,7 @@ class LESS:
         model = cls(Steinhardt(**state["features"]), min_confidence=min_confidence)
         model.level0_, model.meta_ = state["level0"], state["meta"]
         model.classes_, model.history_ = tuple(state["classes"]), state["history"]
+        model.stats_ = state["stats"]
         return model
 
 
