@@ -3,7 +3,8 @@ import pytest
 
 from structid.errors import InputError
 from structid.lattices import gaussian_noise, lattice
-from structid.models.less import LESS, NotFittedError
+from structid.errors import NotFittedError
+from structid.models.less import LESS
 
 
 @pytest.fixture(scope="module")

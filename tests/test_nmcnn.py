@@ -5,7 +5,8 @@ import torch
 from structid.descriptors.neighbors_map import NeighborsMap
 from structid.errors import InputError
 from structid.lattices import gaussian_noise, lattice
-from structid.models.nmcnn import NMCNN, NotFittedError, build_network
+from structid.errors import NotFittedError
+from structid.models.nmcnn import NMCNN, build_network
 
 
 def test_network_matches_the_paper():

@@ -13,3 +13,7 @@ class StructidError(Exception):
 
 class InputError(StructidError, ValueError):
     """An input file, a frame or an argument is unusable; the message says what to do."""
+
+
+class NotFittedError(StructidError):
+    """A trainable model was used before ``fit`` or ``load``."""

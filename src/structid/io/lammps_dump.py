@@ -24,6 +24,7 @@ from structid.io._textparse import BAD_COLUMNS, BAD_NUMBER, parse_rows
 #: Coordinate column triples in order of preference, and whether they are fractional.
 _COORDINATES = (("x", "y", "z", False), ("xu", "yu", "zu", False),
                 ("xs", "ys", "zs", True), ("xsu", "ysu", "zsu", True))
+_COORDINATE_NAMES = {name for triple in _COORDINATES for name in triple[:3]}
 _INTEGER_COLUMNS = {"id", "type", "mol", "ix", "iy", "iz", "proc", "procp1", "structure_id"}
 _CHUNK = 1 << 24  # bytes read at a time while parsing atom lines
 
@@ -282,7 +283,7 @@ class LammpsDumpReader:
                 try:
                     float(fields[c])
                 except ValueError:
-                    if name in _INTEGER_COLUMNS or name in {"x", "y", "z", "xs", "ys", "zs", "xu", "yu", "zu", "xsu", "ysu", "zsu"}:
+                    if name in _INTEGER_COLUMNS or name in _COORDINATE_NAMES:
                         continue  # a bad number in a numeric column: reported with its line
                     out.append(c)
         return out

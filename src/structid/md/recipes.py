@@ -187,7 +187,8 @@ def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...]
         chosen = [get_system(n, SYSTEMS) for n in systems] if systems else list(SYSTEMS.values())
         return dc3_runs(chosen, temps or (0.25, 0.5, 0.75, 1.0), (1.0,), schedule, n_atoms, seed)
     if recipe == "cu60":
-        chosen = [get_system(f"cu60-{n}".replace("cu60-cu60-", "cu60-"), {s.name: s for s in CU_60GPA.values()})
+        table = {s.name: s for s in CU_60GPA.values()}
+        chosen = [get_system(n if n.startswith("cu60-") else f"cu60-{n}", table)
                   for n in systems] if systems else list(CU_60GPA.values())
         runs = dc3_runs(chosen, temps or (1.1,), (), schedule, n_atoms, seed, recipe="cu60")
         fcc = [s for s in chosen if s.lattice == "fcc"] or chosen[:1]

@@ -7,7 +7,6 @@ model on the out-of-fold score matrix, whose softmax output is the class probabi
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,9 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from structid.descriptors.steinhardt import Steinhardt
-from structid.errors import InputError, StructidError
+from structid.errors import InputError, NotFittedError
 from structid.frame import Frame
 from structid.labels import CODE, Labels, code_of
+from structid.models.files import read_model, write_model
 
 FILE_FORMAT = "structid-less"
 FILE_VERSION = 1
@@ -37,10 +37,6 @@ def default_base_models(seed: int = 0) -> list[tuple[str, Callable[[], object]]]
         ("radius", lambda: make_pipeline(StandardScaler(), RadiusNeighborsClassifier(
             radius=1.0, weights="distance", outlier_label=0))),
     ]
-
-
-class NotFittedError(StructidError):
-    """The model has not been trained or loaded yet."""
 
 
 class LESS:
@@ -175,8 +171,6 @@ class LESS:
         """Write the whole model to one file (pickle inside a versioned envelope)."""
         import pickle
 
-        from structid.io.writers import AtomicFile
-
         if not hasattr(self, "meta_"):
             raise NotFittedError("this LESS model is not trained yet")
         state = {"format": FILE_FORMAT, "version": FILE_VERSION, "classes": list(self.classes_),
@@ -185,29 +179,14 @@ class LESS:
                               "cross_species": self.features.cross_species},
                  "level0": self.level0_, "meta": self.meta_, "history": self.history_,
                  "stats": self.stats_}
-        buffer = io.BytesIO()
-        pickle.dump(state, buffer)
-        with AtomicFile(path, force=True) as out:
-            out.write(buffer.getvalue())
-        return Path(path)
+        return write_model(path, pickle.dumps(state))
 
     @classmethod
     def load(cls, path: str | Path, min_confidence: float = 0.0) -> LESS:
         """Read a model written by :meth:`save` (only load files you trust: pickle)."""
         import pickle
 
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such model file")
-        try:
-            state = pickle.loads(path.read_bytes())
-        except Exception as exc:
-            raise InputError(f"{path}: not a readable structid model ({type(exc).__name__})") from None
-        if not isinstance(state, dict) or state.get("format") != FILE_FORMAT:
-            raise InputError(f"{path}: not a LESS model file")
-        if state.get("version") != FILE_VERSION:
-            raise InputError(f"{path}: LESS file version {state.get('version')}, this structid reads "
-                             f"version {FILE_VERSION}; retrain the model")
+        state = read_model(path, lambda p: pickle.loads(p.read_bytes()), FILE_FORMAT, FILE_VERSION, "LESS")
         model = cls(Steinhardt(**state["features"]), min_confidence=min_confidence)
         model.level0_, model.meta_ = state["level0"], state["meta"]
         model.classes_, model.history_ = tuple(state["classes"]), state["history"]

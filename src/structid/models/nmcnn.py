@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from structid.descriptors.neighbors_map import NeighborsMap
-from structid.errors import InputError, StructidError
+from structid.errors import InputError, NotFittedError
 from structid.frame import Frame
 from structid.labels import CODE, Labels, code_of
+from structid.models.files import read_model, write_model
 
 FILE_FORMAT = "structid-nmcnn"
 FILE_VERSION = 1
@@ -54,10 +55,6 @@ def build_network(channels: int, n_classes: int, architecture: str = "paper"):
         nn.LazyLinear(24), nn.ReLU(), nn.BatchNorm1d(24),
         nn.Linear(24, n_classes),
     )
-
-
-class NotFittedError(StructidError):
-    """The model has not been trained or loaded yet."""
 
 
 class NMCNN:
@@ -214,8 +211,6 @@ class NMCNN:
 
         import torch
 
-        from structid.io.writers import AtomicFile
-
         self._check_fitted()
         payload = {
             "format": FILE_FORMAT, "version": FILE_VERSION, "classes": list(self.classes_),
@@ -225,28 +220,15 @@ class NMCNN:
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
-        with AtomicFile(path, force=True) as out:
-            out.write(buffer.getvalue())
-        return Path(path)
+        return write_model(path, buffer.getvalue())
 
     @classmethod
     def load(cls, path: str | Path, min_confidence: float = 0.0) -> NMCNN:
         """Read a model written by :meth:`save`; clear errors for corrupt or foreign files."""
         import torch
 
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such model file")
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many kinds on damaged files
-            raise InputError(f"{path}: not a readable structid model ({type(exc).__name__}); "
-                             "retrain it or re-download the package") from None
-        if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-            raise InputError(f"{path}: not an NM-CNN model file")
-        if payload.get("version") != FILE_VERSION:
-            raise InputError(f"{path}: NM-CNN file version {payload.get('version')}, this structid "
-                             f"reads version {FILE_VERSION}; retrain the model")
+        payload = read_model(path, lambda p: torch.load(p, map_location="cpu", weights_only=True),
+                             FILE_FORMAT, FILE_VERSION, "NM-CNN")
         for name in payload["classes"]:
             code_of(name)
         architecture = payload.get("architecture", "paper")
