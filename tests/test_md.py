@@ -118,7 +118,7 @@ def test_lammps_error_names_the_run_and_leaves_nothing(tmp_path):
 def test_md_cli_bad_input():
     result = run_cli("md", "run", "nope")
     assert result.returncode == 2 and result.stderr.strip() == (
-        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench")
+        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench, interface")
     assert "al" in run_cli("md", "list").stdout
 
 
@@ -156,3 +156,22 @@ def test_ramp_frames_are_unlabelled_and_heat_up(tmp_path):
     assert all(f["label"] is None for f in frames)
     setpoints = [f["setpoint_K"] for f in frames]
     assert setpoints == sorted(setpoints) and setpoints[-1] == pytest.approx(1.3 * 84.0)
+
+
+def test_interface_run_labels_crystal_slab_and_margin_per_atom(tmp_path):
+    from structid.models.training import md_frames
+
+    (run,) = plan("interface", ["nacl"], quick=True)
+    execute(run, tmp_path, threads=1)
+    items = list(md_frames(tmp_path, "interface", None, None))
+    assert len(items) == 2
+    frame, names = items[-1].frame, items[-1].names()
+    # the slab lost 8 % of its atoms, Na and Cl alike (the cell stays neutral)
+    species, counts = np.unique(frame.species, return_counts=True)
+    assert counts[0] == counts[1] and len(frame) < 216
+    z = (frame.positions[:, 2] - frame.origin[2]) % frame.cell[2, 2] / frame.cell[2, 2]
+    inner = (z > 0.4) & (z < 0.6)
+    outer = (z < 0.1) | (z > 0.9)
+    assert set(names[outer]) == {"rocksalt"}
+    assert set(names[inner]) == {"amorphous"}
+    assert set(names) == {"rocksalt", "amorphous", "unknown"}

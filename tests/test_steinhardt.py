@@ -27,18 +27,45 @@ def test_rotation_invariance(rng):
     assert np.allclose(s.compute(random_rotation(frame, rng)), s.compute(frame), atol=1e-9)
 
 
-def literal_q(frame, i, l, r_cut, unlike=False):
+def literal_qlm(frame, i, l, r_cut, unlike=False):
+    """(2l+1,) q_lm of atom i over its bonds shorter than r_cut (scipy's Y_lm), and the bonds."""
     nl = neighbor_list(frame, r_cut)
     sel = (nl.i == i) & (nl.distances < r_cut)
     if unlike:
         sel &= frame.species[nl.j] != frame.species[i]
     v = nl.vectors[sel]
     if len(v) == 0:
-        return 0.0
+        return np.zeros(2 * l + 1), nl.j[sel]
     polar = np.arccos(v[:, 2] / np.linalg.norm(v, axis=1))
     azimuth = np.arctan2(v[:, 1], v[:, 0])
-    total = sum(abs(np.mean(sph_harm_y(l, m, polar, azimuth))) ** 2 for m in range(-l, l + 1))
-    return np.sqrt(4 * np.pi / (2 * l + 1) * total)
+    return np.array([np.mean(sph_harm_y(l, m, polar, azimuth)) for m in range(-l, l + 1)]), nl.j[sel]
+
+
+def norm(qlm, l):
+    return np.sqrt(4 * np.pi / (2 * l + 1) * np.sum(np.abs(qlm) ** 2))
+
+
+def literal_q(frame, i, l, r_cut, unlike=False):
+    return norm(literal_qlm(frame, i, l, r_cut, unlike)[0], l)
+
+
+def test_averaged_matches_a_literal_lechner_dellago_average(rng):
+    cell = random_triclinic_cell(rng, 7.0)
+    frame = Frame(positions=rng.random((25, 3)) @ cell, cell=cell, pbc=True, species=np.full(25, "Ar"))
+    s = Steinhardt(averaged=True)
+    q = s.compute(frame)
+    assert q.shape == (25, 18)
+    r_cut = s.cutoffs(frame)
+    for i in (0, 13):
+        for k, l in enumerate(s.ls):
+            own, bonded = literal_qlm(frame, i, l, r_cut[i])
+            total = own + sum(literal_qlm(frame, int(j), l, r_cut[j])[0] for j in bonded)
+            assert q[i, 12 + k] == pytest.approx(norm(total / (1 + len(bonded)), l), abs=1e-9)
+
+
+def test_averaged_equals_plain_on_a_perfect_lattice():
+    q = Steinhardt(averaged=True).compute(lattice("bcc", 2.5, 3))
+    assert np.allclose(q[:, 12:], q[:, :6])  # every atom has the same q_lm
 
 
 def test_matches_a_literal_implementation_on_random_cells(rng):

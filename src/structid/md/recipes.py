@@ -1,4 +1,5 @@
-"""MD recipes that make labelled snapshots: the DC3 protocol, heating ramps, melt-and-quench.
+"""MD recipes that make labelled snapshots: the DC3 protocol, heating ramps, melt-and-quench,
+crystal/amorphous interfaces.
 
 Each run is deterministic given its seed, writes a compressed multi-frame LAMMPS dump (true
 labels in ``structure_id``) and a JSON file of per-frame metadata (T, P, potential energy,
@@ -47,6 +48,25 @@ class Stage:
     time: float
     frames: int = 0
     label: Callable[[float], str | None] = field(default=lambda t: None)
+    #: thermostat temperature (K) of the molten slab of an interface run (see :class:`Slab`)
+    t_slab: float | None = None
+
+
+@dataclass(frozen=True)
+class Slab:
+    """The layer ``lo <= z/Lz < hi`` of an interface run: molten at its own temperature while
+    the other atoms stay crystalline, tethered to their sites by springs of ``spring`` eV/Å².
+    Snapshots label slab atoms ``amorphous`` and the others with the stage's label; slab atoms
+    closer than ``margin`` nearest-neighbour distances to a face are left ``unknown``, as the
+    interface itself has no reliable label. ``thinning``: share of the slab's atoms (of each
+    species) removed at the start, room for the less dense liquid in the fixed cell; without it
+    the compressed melt (4-8 GPa) partly recrystallizes on the crystal faces."""
+
+    lo: float = 0.25
+    hi: float = 0.75
+    spring: float = 2.0
+    margin: float = 1.0
+    thinning: float = 0.08
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,7 @@ class Run:
     seed: int
     repeat: tuple[int, int, int]
     meta: dict = field(default_factory=dict)
+    slab: Slab | None = None
 
     @property
     def key(self) -> str:
@@ -166,12 +187,31 @@ def quench_runs(systems: list[System], schedule: Schedule, quench_time: float, f
     return runs
 
 
+def interface_runs(systems: list[System], schedule: Schedule, n_atoms: int | None,
+                   seed: int) -> list[Run]:
+    """Crystal/amorphous interfaces: the middle half of the cell (along z) is melted at 3 Tm and
+    held at 1.5 Tm while the rest stays crystalline at 0.5 Tm, tethered to its lattice sites
+    (the LESS paper's interface configurations, with thermal motion in the crystal)."""
+    runs = []
+    for s in systems:
+        t, hot, liquid = 0.5 * s.tm, 3.0 * s.tm, 1.5 * s.tm
+        runs.append(Run("interface", s, "slab", (
+            Stage(t, t, schedule.melt, t_slab=hot),
+            Stage(t, t, schedule.equilibrate, t_slab=liquid),
+            Stage(t, t, schedule.sample, schedule.frames, lambda _, s=s: s.lattice, t_slab=liquid),
+        ), _seed(seed, "interface", s.name), repeat_for(s, n_atoms), {"th_crystal": 0.5, "th_slab": 1.5},
+            slab=Slab()))
+    return runs
+
+
 RECIPES: dict[str, str] = {
     "dc3": "DC3 protocol: crystals at Th = T/Tm in {0.25, 0.5, 0.75, 1.0} and liquids "
            f"({', '.join(SYSTEMS)})",
     "cu60": "Cu fcc/bcc/hcp at 60 GPa and 1.1 Tm, liquid at 1.0 Tm (Mishin EAM)",
     "ramp": "heating ramp from 0.1 Tm to 1.3 Tm (any DC3 system)",
     "quench": f"melt and quench to a glass ({', '.join(GLASS)})",
+    "interface": "crystal/amorphous slab interfaces, crystal tethered at 0.5 Tm, slab at 1.5 Tm "
+                 "(any DC3 system; default al, fe, mg, si, nacl)",
 }
 
 
@@ -200,6 +240,9 @@ def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...]
     if recipe == "quench":
         chosen = [get_system(n, GLASS) for n in systems] if systems else list(GLASS.values())
         return quench_runs(chosen, schedule, 0.5 if quick else 20.0, 2 if quick else 10, n_atoms, seed)
+    if recipe == "interface":
+        names = systems or ["al", "fe", "mg", "si", "nacl"]
+        return interface_runs([get_system(n, SYSTEMS) for n in names], schedule, n_atoms, seed)
     raise InputError(f"unknown recipe {recipe!r}; available: {', '.join(RECIPES)}")
 
 
@@ -216,6 +259,15 @@ def initial_frame(run: Run) -> Frame:
         counts[0] += len(frame) - counts.sum()
         names = np.repeat(np.array(system.species), counts)
         frame = frame.replace(species=rng.permutation(names))
+    if run.slab is not None and run.slab.thinning > 0:
+        rng = np.random.default_rng(run.seed + 1)
+        z = frame.positions[:, 2] / frame.cell[2, 2]
+        in_slab = (z >= run.slab.lo) & (z < run.slab.hi)
+        drop = np.zeros(len(frame), dtype=bool)
+        for name in np.unique(frame.species):
+            candidates = np.flatnonzero(in_slab & (frame.species == name))
+            drop[rng.choice(candidates, int(round(run.slab.thinning * len(candidates))), replace=False)] = True
+        frame = frame.select(~drop).replace(ids=np.arange(1, int((~drop).sum()) + 1))
     return frame
 
 
@@ -242,8 +294,11 @@ def execute(run: Run, root: Path, threads: int | None = None,
         try:
             _setup(lmp, run, frame0, work)
             for frame, info in _simulate(lmp, run, frame0, on_progress):
-                writer.write(frame, None if info["label"] is None else
-                             Labels.from_names(np.full(len(frame), info["label"]), method="md"))
+                names = frame.properties.get("label")
+                if names is None and info["label"] is not None:
+                    names = np.full(len(frame), info["label"])
+                writer.write(frame.replace(properties={}),
+                             None if names is None else Labels.from_names(names, method="md"))
                 meta["frames"].append(info)
         except StructidError:
             raise
@@ -289,13 +344,28 @@ def _simulate(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame
     pdamp = 1000 * dt
     first = run.stages[0]
     lmp.command(f"velocity all create {2 * first.t_start!r} {run.seed} mom yes rot no dist gaussian")
-    # NPH with x and y coupled keeps hexagonal cells hexagonal while c/a relaxes.
-    lmp.command(f"fix baro all nph aniso {system.pressure!r} {system.pressure!r} {pdamp!r} couple xy")
+    slab = run.slab
+    if slab is None:
+        # NPH with x and y coupled keeps hexagonal cells hexagonal while c/a relaxes.
+        lmp.command(f"fix baro all nph aniso {system.pressure!r} {system.pressure!r} {pdamp!r} couple xy")
+        crystal = "all"
+    else:
+        # fixed cell: the crystal keeps its lattice parameter, the slab melts under its own pressure
+        lz = float(frame0.cell[2, 2])
+        in_slab = (frame0.positions[:, 2] >= slab.lo * lz) & (frame0.positions[:, 2] < slab.hi * lz)
+        lmp.commands_list([
+            f"variable inslab atom \"z >= {slab.lo * lz!r} && z < {slab.hi * lz!r}\"",
+            "group slab variable inslab", "group crystal subtract all slab",
+            f"fix tether crystal spring/self {slab.spring!r}", "fix integrate all nve"])
+        crystal = "crystal"
     step = 0
     for k, stage in enumerate(run.stages):
         n_steps = int(round(stage.time / dt))
-        lmp.command(f"fix csvr all temp/csvr {stage.t_start!r} {stage.t_stop!r} {100 * dt!r} "
+        lmp.command(f"fix csvr {crystal} temp/csvr {stage.t_start!r} {stage.t_stop!r} {100 * dt!r} "
                     f"{run.seed + k}")
+        if slab is not None:
+            lmp.command(f"fix csvr_slab slab temp/csvr {stage.t_slab!r} {stage.t_slab!r} "
+                        f"{100 * dt!r} {run.seed + 1000 + k}")
         chunks = np.linspace(0, n_steps, stage.frames + 1).round().astype(int) if stage.frames else [0, n_steps]
         start = step
         for a, b in zip(chunks[:-1], chunks[1:]):
@@ -307,8 +377,26 @@ def _simulate(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame
                 on_progress(int(b - a))
             if stage.frames:
                 setpoint = stage.t_start + (stage.t_stop - stage.t_start) * (step - start) / max(n_steps, 1)
-                yield _snapshot(lmp, frame0, step, setpoint, stage.label(setpoint))
+                frame, info = _snapshot(lmp, frame0, step, setpoint, stage.label(setpoint))
+                if slab is not None and info["label"] is not None:
+                    info["label"], info["setpoint_slab_K"] = "per-atom", stage.t_slab
+                    frame = frame.replace(properties={"label": _slab_labels(
+                        frame, in_slab, slab, stage.label(setpoint), system.nn_distance)})
+                yield frame, info
         lmp.command("unfix csvr")
+        if slab is not None:
+            lmp.command("unfix csvr_slab")
+
+
+def _slab_labels(frame: Frame, in_slab: np.ndarray, slab: Slab, crystal: str,
+                 nn_distance: float) -> np.ndarray:
+    """Per-atom labels of an interface snapshot: see :class:`Slab`."""
+    lz = frame.cell[2, 2]
+    z = (frame.positions[:, 2] - frame.origin[2]) % lz
+    gap = np.minimum(np.abs(z - slab.lo * lz), np.abs(z - slab.hi * lz))
+    gap = np.minimum(gap, lz - gap)
+    return np.where(~in_slab, crystal,
+                    np.where(gap < slab.margin * nn_distance, "unknown", "amorphous"))
 
 
 def _snapshot(lmp, frame0: Frame, step: int, setpoint: float, label: str | None) -> tuple[Frame, dict]:

@@ -141,6 +141,7 @@ GLASS: dict[str, System] = {s.name: s for s in [
     System("cuzr", "Cu64Zr36 (Mendelev 2009 EAM)", "fcc", "fcc", ("Cu", "Zr"), (63.546, 91.224),
            2.70, 1200.0, ("pair_style eam/fs", "pair_coeff * * {pot}/CuZr_mm.eam.fs Cu Zr"),
            (8, 8, 8), "approximate liquidus of Cu64Zr36", composition=(0.64, 0.36)),
+    SYSTEMS["si"],  # amorphous Si: the covalent glass
 ]}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,19 +24,41 @@ FILE_FORMAT = "structid-less"
 FILE_VERSION = 1
 
 
-def default_base_models(seed: int = 0) -> list[tuple[str, Callable[[], object]]]:
-    """The paper's level-0 models, as (name, factory) pairs; features are standardised first."""
+@dataclass(frozen=True)
+class BaseModel:
+    """A level-0 model: ``factory()`` makes an unfitted scikit-learn classifier with
+    ``predict_proba``. ``per_class``: one one-vs-rest model per class (the paper); otherwise one
+    multi-class model whose probability columns are the per-class scores, which for a
+    distance-weighted neighbour vote equals the one-vs-rest scores at a fraction of the cost.
+    ``max_samples``: fit on at most this many random rows (stratified), for models whose
+    prediction cost grows with the training set (neighbour votes)."""
+
+    name: str
+    factory: Callable[[], object]
+    per_class: bool = True
+    max_samples: int | None = None
+
+
+def default_base_models(seed: int = 0) -> list[BaseModel]:
+    """The paper's level-0 models (Bagging, AdaBoost, ExtraTrees, RadiusNeighbors on
+    standardised features), sized so that inference keeps up with PTM."""
     from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier, ExtraTreesClassifier
     from sklearn.neighbors import RadiusNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
 
     return [
-        ("bagging", lambda: BaggingClassifier(n_estimators=10, random_state=seed)),
-        ("adaboost", lambda: AdaBoostClassifier(n_estimators=30, random_state=seed)),
-        ("extratrees", lambda: ExtraTreesClassifier(n_estimators=50, random_state=seed, n_jobs=-1)),
-        ("radius", lambda: make_pipeline(StandardScaler(), RadiusNeighborsClassifier(
-            radius=1.0, weights="distance", outlier_label=0))),
+        BaseModel("bagging", lambda: BaggingClassifier(
+            DecisionTreeClassifier(max_depth=12), n_estimators=10, random_state=seed)),
+        BaseModel("adaboost", lambda: AdaBoostClassifier(n_estimators=30, random_state=seed)),
+        BaseModel("extratrees", lambda: ExtraTreesClassifier(
+            n_estimators=20, max_depth=16, random_state=seed)),
+        # a shared neighbour vote: 1/d-weighted share of class c within the radius is exactly
+        # the one-vs-rest score of c; atoms with no training point in reach score 0 everywhere
+        BaseModel("radius", lambda: make_pipeline(StandardScaler(), RadiusNeighborsClassifier(
+            radius=0.5, weights="distance", outlier_label=-1, n_jobs=-1)),
+            per_class=False, max_samples=6000),
     ]
 
 
@@ -44,8 +67,7 @@ class LESS:
 
     Args:
         features: the feature computer (default :class:`Steinhardt` with cross-species terms).
-        base_models: (name, factory) pairs of scikit-learn classifiers with ``predict_proba``
-            (default: :func:`default_base_models`).
+        base_models: :class:`BaseModel` entries (default: :func:`default_base_models`).
         n_folds: k of the out-of-fold level-0 scores.
         min_confidence: atoms whose top probability is below this get ``unknown``.
         seed: random seed.
@@ -82,8 +104,8 @@ class LESS:
         folds = StratifiedKFold(self.n_folds, shuffle=True, random_state=self.seed)
         scores = np.zeros((len(x), len(classes) * len(bases)))
         for train, test in folds.split(x, y):
-            scores[test] = self._level0(x[train], y[train], x[test], len(classes), bases)[1]
-        self.level0_ = self._level0(x, y, None, len(classes), bases)[0]
+            scores[test] = _scores(_level0(x[train], y[train], len(classes), bases), x[test], len(classes))
+        self.level0_ = _level0(x, y, len(classes), bases)
         self.meta_ = lightgbm.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15,
                                              random_state=self.seed, verbose=-1)
         self.meta_.fit(scores, y)
@@ -94,19 +116,6 @@ class LESS:
         self.history_ = {"samples": int(len(x)), "seconds": time.perf_counter() - start,
                          "class_counts": dict(zip(self.classes_, np.bincount(y).tolist()))}
         return self
-
-    @staticmethod
-    def _level0(x, y, x_eval, n_classes, bases):
-        """Fit one-vs-rest base models; returns (models, scores of ``x_eval``)."""
-        models, columns = [], []
-        for c in range(n_classes):
-            target = (y == c).astype(int)
-            for _, factory in bases:
-                model = factory().fit(x, target)
-                models.append(model)
-                if x_eval is not None:
-                    columns.append(_positive_score(model, x_eval))
-        return models, (np.column_stack(columns) if columns else None)
 
     def sample_class(self, name: str, n: int, rng: np.random.Generator, threshold: float = 0.8,
                      steps: int = 30) -> np.ndarray:
@@ -155,8 +164,7 @@ class LESS:
         """(n, n_classes) probabilities of feature rows."""
         if not hasattr(self, "meta_"):
             raise NotFittedError("this LESS model is not trained yet: call fit() or LESS.load()")
-        scores = np.column_stack([_positive_score(m, x) for m in self.level0_])
-        return self.meta_.predict_proba(scores)
+        return self.meta_.predict_proba(_scores(self.level0_, x, len(self.classes_)))
 
     def classify(self, frame: Frame) -> Labels:
         """Label every atom of ``frame`` with probabilities."""
@@ -174,9 +182,7 @@ class LESS:
         if not hasattr(self, "meta_"):
             raise NotFittedError("this LESS model is not trained yet")
         state = {"format": FILE_FORMAT, "version": FILE_VERSION, "classes": list(self.classes_),
-                 "features": {"ls": self.features.ls, "n_nearest": self.features.n_nearest,
-                              "padding": self.features.padding,
-                              "cross_species": self.features.cross_species},
+                 "features": self.features.params(),
                  "level0": self.level0_, "meta": self.meta_, "history": self.history_,
                  "stats": self.stats_}
         return write_model(path, pickle.dumps(state))
@@ -194,8 +200,43 @@ class LESS:
         return model
 
 
-def _positive_score(model, x: np.ndarray) -> np.ndarray:
-    """Probability of the positive class (1) from a binary classifier."""
-    proba = model.predict_proba(x)
-    classes = list(model.classes_) if hasattr(model, "classes_") else list(model[-1].classes_)
-    return proba[:, classes.index(1)] if 1 in classes else np.zeros(len(x))
+def _level0(x: np.ndarray, y: np.ndarray, n_classes: int, bases: Sequence[BaseModel]) -> list:
+    """Fitted level-0 models as (class index or None for a shared model, model) pairs."""
+    import warnings
+
+    fitted = []
+    for base in bases:
+        base = base if isinstance(base, BaseModel) else BaseModel(*base)
+        xb, yb = x, y
+        if base.max_samples and len(x) > base.max_samples:
+            from sklearn.model_selection import train_test_split
+
+            xb, _, yb, _ = train_test_split(x, y, train_size=base.max_samples, stratify=y, random_state=0)
+        if base.per_class:
+            fitted += [(c, base.factory().fit(xb, (yb == c).astype(int))) for c in range(n_classes)]
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # outlier label outside the classes is intended
+                fitted.append((None, base.factory().fit(xb, yb)))
+    return fitted
+
+
+def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """(n, n_classes * n_bases) level-0 score matrix, the meta-model's input."""
+    import warnings
+
+    columns = []
+    for c, model in level0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            proba = model.predict_proba(x)
+        classes = list(model.classes_)
+        if c is None:
+            full = np.zeros((len(x), n_classes))
+            for k, label in enumerate(classes):
+                if 0 <= label < n_classes:
+                    full[:, label] = proba[:, k]
+            columns.append(full)
+        else:
+            columns.append(proba[:, [classes.index(1)]] if 1 in classes else np.zeros((len(x), 1)))
+    return np.hstack(columns)

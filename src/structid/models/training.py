@@ -17,17 +17,25 @@ from structid.lattices import gaussian_noise, remove_atoms
 
 @dataclass(frozen=True)
 class LabelledFrame:
-    """A frame whose atoms all carry ``label``, and where it came from."""
+    """A frame whose atoms carry ``label`` (one name, or one per atom), and where it came from."""
 
     frame: Frame
-    label: str
+    label: str | np.ndarray
     source: str  # "<recipe>/<system>/<run>#<frame index>"
+
+    def names(self) -> np.ndarray:
+        """(n_atoms,) structure name of every atom."""
+        return np.full(len(self.frame), self.label) if isinstance(self.label, str) else self.label
 
 
 def md_frames(root: Path, recipe: str, systems: list[str] | None, labels: set[str] | None,
               frame_indices: tuple[int, ...] | None = None) -> Iterator[LabelledFrame]:
     """Labelled frames of finished MD runs (see ``structid md run``); ``frame_indices`` picks
-    frames of each run (e.g. (0, 1, 2) for training, (3,) held out)."""
+    frames of each run (e.g. (0, 1, 2) for training, (3,) held out). Runs labelled per atom
+    (interfaces) give the names of the dump's ``structure_id`` column; ``labels`` filters whole
+    frames by their one label and leaves per-atom frames whole."""
+    from structid.labels import VOCABULARY
+
     folder = root / "md" / recipe
     found = False
     for meta_path in sorted(folder.glob("*/*.json")):
@@ -39,7 +47,9 @@ def md_frames(root: Path, recipe: str, systems: list[str] | None, labels: set[st
             continue
         for k, (frame, info) in enumerate(zip(open_trajectory(dump), meta["frames"])):
             label = info["label"]
-            if label is None or (labels and label not in labels):
+            if label == "per-atom":
+                label = np.asarray(VOCABULARY)[frame.properties["structure_id"]]
+            elif label is None or (labels and label not in labels):
                 continue
             if frame_indices is not None and k not in frame_indices:
                 continue
