@@ -65,3 +65,40 @@ def test_extend_with_a_new_class(model):
         extended.extend([lattice("fcc", 2.5, 2)], "fcc")
     with pytest.raises(InputError, match="only 4 atoms"):
         copy.deepcopy(model).extend([lattice("fcc", 2.5, 1)], "graphite")
+
+
+def test_train_classify_and_extend_on_the_command_line(tmp_path):
+    from conftest import run_cli
+    from structid.io.writers import write_frames
+
+    rng = np.random.default_rng(5)
+    specs = []
+    for name in ("fcc", "bcc", "hcp"):
+        path = tmp_path / f"{name}.extxyz"
+        write_frames(path, [gaussian_noise(lattice(name, 2.5, 4), s, rng) for s in (0.04, 0.1)])
+        specs.append(f"{name}={path}")
+    model = tmp_path / "m.pkl"
+    result = run_cli("train", "less", *specs, "-o", str(model), "--per-class", "200")
+    assert result.returncode == 0, result.stderr
+    test = tmp_path / "test.extxyz"
+    write_frames(test, gaussian_noise(lattice("bcc", 3.0, 4), 0.08, rng))
+    result = run_cli("classify", str(test), "--method", "less", "--model", str(model),
+                     "--summary-json", str(tmp_path / "s.json"))
+    assert result.returncode == 0, result.stderr
+    import json
+
+    assert json.loads((tmp_path / "s.json").read_text())["total"]["fractions"]["bcc"] > 0.95
+    graphite = tmp_path / "graphite.extxyz"
+    write_frames(graphite, gaussian_noise(lattice("graphite", 1.42, 3), 0.05, rng))
+    bigger = tmp_path / "m2.pkl"
+    result = run_cli("train", "less", str(graphite), "--extend", str(model), "--add", "graphite",
+                     "-o", str(bigger), "--per-class", "60")
+    assert result.returncode == 0, result.stderr
+    assert LESS.load(bigger).classes_ == ("bcc", "fcc", "graphite", "hcp")
+    # the model being extended is never overwritten, and a class already known is refused
+    again = run_cli("train", "less", str(graphite), "--extend", str(model), "--add", "fcc", "-o",
+                    str(tmp_path / "m3.pkl"))
+    assert again.returncode == 2 and "already in the model" in again.stderr
+    same = run_cli("train", "less", str(graphite), "--extend", str(model), "--add", "graphite",
+                   "-o", str(model), "--force")
+    assert same.returncode == 2 and "is the model being extended" in same.stderr

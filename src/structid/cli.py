@@ -123,11 +123,13 @@ def classify(
     rmsd_cutoff: Annotated[Optional[float], typer.Option("--rmsd-cutoff", help="PTM only: RMSD cutoff (0 = none; default 0.1)")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="trained model file for ML methods (default: the shipped one)")] = None,
     min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", help="ML methods: label atoms below this top probability `unknown`")] = None,
+    denoise: Annotated[int, typer.Option("--denoise", help="denoise with this many iterations first (0: off)")] = 0,
+    denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="denoiser model file (default: shipped denoiser-metals)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
     format: FormatOpt = None,
     types: TypesOpt = None,
 ) -> None:
-    """Label every atom of every frame; write the labels and print a summary."""
+    """Label every atom of every frame; write the labels (on the input positions) and print a summary."""
     from structid.io.readers import open_trajectory
     from structid.io.writers import AtomicFile, TrajectoryWriter
     from structid.registry import get_classifier
@@ -144,6 +146,15 @@ def classify(
             raise InputError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
         options["min_confidence"] = min_confidence
     classifier = get_classifier(method, **options)
+    if denoise < 0:
+        raise InputError(f"--denoise must be >= 0, got {denoise}")
+    if denoise:
+        from structid.models.denoiser import Denoised, from_file
+
+        classifier = Denoised(from_file(denoiser), classifier, denoise)
+        method = classifier.name
+    elif denoiser is not None:
+        raise InputError("--denoiser needs --denoise N")
     traj = open_trajectory(file, format=format, types=_types(types))
     target = Path(output) if output else default_output(traj.path, traj.format)
     # Open every output before the (possibly long) run so that a bad path fails at once.
@@ -283,6 +294,46 @@ def example(
             frame = gaussian_noise(crystal, fraction * 2.55, rng)
             writer.write(frame.replace(info={"timestep": 1000 * k}))
     out.print(f"wrote {output}: {len(crystal)} atoms, 4 frames (fcc, hcp, bcc grains; noise 2-8 % of d_nn)")
+
+
+@app.command("denoise")
+def denoise_command(
+    file: Annotated[str, typer.Argument(help="structure file or trajectory")],
+    output: Annotated[str, typer.Option("--output", "-o", help="denoised output (.extxyz or .lammpstrj[.gz])")],
+    iterations: Annotated[int, typer.Option(help="at most this many steps r <- r - D(r)")] = 8,
+    tolerance: Annotated[float, typer.Option(help="stop when the largest step is below this (first-shell distances)")] = 1e-3,
+    scale: Annotated[Optional[float], typer.Option("--scale", help="first-shell distance in Å (default: estimated per frame)")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="denoiser model file (default: shipped denoiser-metals)")] = None,
+    save_trajectory: Annotated[bool, typer.Option("--save-trajectory", help="write every iteration of the first frame as a trajectory")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing output file")] = False,
+    format: FormatOpt = None,
+    types: TypesOpt = None,
+) -> None:
+    """Remove thermal noise: move atoms towards the ideal lattice they vibrate around."""
+    from structid.io.readers import open_trajectory
+    from structid.io.writers import TrajectoryWriter
+    from structid.models.denoiser import from_file
+
+    if iterations < 0:
+        raise InputError(f"--iterations must be >= 0, got {iterations}")
+    if scale is not None and not scale > 0:
+        raise InputError(f"--scale must be a positive distance in Å, got {scale}")
+    net = from_file(model)
+    traj = open_trajectory(file, format=format, types=_types(types))
+    start = time.perf_counter()
+    n = 0
+    with TrajectoryWriter(output, force=force, protect=(traj.path,)) as writer, _progress() as bar:
+        task = bar.add_task("denoising", total=traj.total_bytes, status="")
+        for frame in traj:
+            result = net.denoise(frame, iterations, tolerance, scale, save_trajectory=save_trajectory and n == 0)
+            for k, snapshot in enumerate(result.trajectory or [result.frame]):
+                writer.write(snapshot.replace(info={**frame.info, "iteration": k} if result.trajectory else frame.info))
+            n += 1
+            bar.update(task, completed=traj.bytes_read if traj.total_bytes else n,
+                       status=f"frame {n}: {result.iterations} iterations, last step {result.max_step[-1] if result.max_step else 0:.3f} Å")
+        if n == 0:
+            raise InputError(f"{file}: contains no frames")
+    out.print(f"denoised {n} frame(s) of {file} in {time.perf_counter() - start:.1f} s -> {output}", highlight=False)
 
 
 @app.command()
@@ -474,6 +525,35 @@ def _channel_weights(text: str | None) -> list[dict[str, float]]:
     return channels
 
 
+def _labelled_frames(files: list[str], label_column: str | None, types: str | None):
+    """(frame, per-atom names) of every frame of ``LABEL=FILE`` specs, or of ``FILE`` specs
+    labelled by ``label_column`` (names, or vocabulary ids such as ``structure_id``)."""
+    from structid.io.readers import open_trajectory
+    from structid.labels import VOCABULARY, code_of
+
+    for spec in files:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            label, path = None, spec
+            if label_column is None:
+                raise InputError(f"{spec}: give LABEL=FILE or --label-column")
+        else:
+            code_of(label)
+        for frame in open_trajectory(path, types=_types(types)):
+            if label is not None:
+                yield frame, np.full(len(frame), label)
+                continue
+            if label_column not in frame.properties:
+                raise InputError(f"{path}: no column {label_column!r} (columns: {', '.join(frame.properties) or 'none'})")
+            column = np.asarray(frame.properties[label_column])
+            if column.dtype.kind in "iuf" and (column.min() < 0 or column.max() >= len(VOCABULARY)):
+                raise InputError(f"{path}: column {label_column!r} holds ids outside 0..{len(VOCABULARY) - 1}")
+            names = np.asarray(VOCABULARY)[column.astype(int)] if column.dtype.kind in "iuf" else column.astype(str)
+            for name in np.unique(names):
+                code_of(str(name))
+            yield frame, names
+
+
 @train_app.command("nmcnn")
 def train_nmcnn(
     files: Annotated[list[str], typer.Argument(help="LABEL=FILE (every atom of every frame has LABEL), or FILE with --label-column")],
@@ -492,8 +572,6 @@ def train_nmcnn(
 ) -> None:
     """Train a Neighbors Map + CNN classifier; prints validation accuracy and confusion matrix."""
     from structid.descriptors.neighbors_map import NeighborsMap
-    from structid.io.readers import open_trajectory
-    from structid.labels import VOCABULARY, code_of
     from structid.models.nmcnn import NMCNN
     from structid.models.training import augmented
 
@@ -505,28 +583,13 @@ def train_nmcnn(
     rng = np.random.default_rng(seed)
     fractions = np.round(np.arange(0, missing + 1e-9, 0.1), 3) if missing else [0.0]
     maps, labels = [], []
-    for spec in files:
-        label, sep, path = spec.partition("=")
-        if not sep:
-            label, path = None, spec
-            if label_column is None:
-                raise InputError(f"{spec}: give LABEL=FILE or --label-column")
-        else:
-            code_of(label)
-        for frame in open_trajectory(path, types=_types(types)):
-            if label is None:
-                if label_column not in frame.properties:
-                    raise InputError(f"{path}: no column {label_column!r} (columns: {', '.join(frame.properties) or 'none'})")
-                column = np.asarray(frame.properties[label_column])
-                names = np.asarray(VOCABULARY)[column.astype(int)] if column.dtype.kind in "iuf" else column.astype(str)
-            else:
-                names = np.full(len(frame), label)
-            frame = frame.replace(properties={"_label": names})
-            for fraction in fractions:
-                copy = augmented(frame, rng, missing=float(fraction), noise_fraction=0.5 if noise else 0.0, noise_sigma=noise)
-                atoms = rng.choice(len(copy), size=min(atoms_per_frame, len(copy)), replace=False)
-                maps.append(descriptor.compute(copy, atoms=atoms))
-                labels.append(copy.properties["_label"][atoms])
+    for frame, names in _labelled_frames(files, label_column, types):
+        frame = frame.replace(properties={"_label": names})
+        for fraction in fractions:
+            copy = augmented(frame, rng, missing=float(fraction), noise_fraction=0.5 if noise else 0.0, noise_sigma=noise)
+            atoms = rng.choice(len(copy), size=min(atoms_per_frame, len(copy)), replace=False)
+            maps.append(descriptor.compute(copy, atoms=atoms))
+            labels.append(copy.properties["_label"][atoms])
     if not maps:
         raise InputError("no frames to train on")
     all_maps, all_labels = np.concatenate(maps), np.concatenate(labels)
@@ -545,6 +608,98 @@ def train_nmcnn(
     out.print(confusion)
     model.save(output, metadata={"files": files, "epochs": epochs, "missing": missing, "noise": noise, "seed": seed})
     out.print(f"model written to {output}", highlight=False)
+
+
+@train_app.command("less")
+def train_less(
+    files: Annotated[list[str], typer.Argument(help="LABEL=FILE or FILE with --label-column; with --extend: frames of the new class")],
+    output: Annotated[str, typer.Option("--output", "-o", help="model file to write")] = "less.pkl",
+    label_column: Annotated[Optional[str], typer.Option("--label-column", help="per-atom label column (names, or vocabulary ids such as structure_id)")] = None,
+    extend: Annotated[Optional[str], typer.Option("--extend", help="trained LESS model to extend with a new class (see --add)")] = None,
+    add: Annotated[Optional[str], typer.Option("--add", help="with --extend: name of the new class, e.g. graphite")] = None,
+    per_class: Annotated[int, typer.Option("--per-class", help="atoms per class (training: at most; --extend: sampled old + new)")] = 4000,
+    paper_features: Annotated[bool, typer.Option("--paper-features", help="the paper's 12 features only (no averaged q̄_l)")] = False,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing model file")] = False,
+    types: TypesOpt = None,
+) -> None:
+    """Train a LESS stacked classifier on Steinhardt features, or extend one with a new class."""
+    from structid.descriptors.steinhardt import Steinhardt
+    from structid.models.less import LESS
+
+    if Path(output).exists() and not force:
+        raise InputError(f"{output}: already exists; pass --force to replace it")
+    if per_class < 10:
+        raise InputError(f"--per-class must be at least 10, got {per_class}")
+    if (extend is None) != (add is None):
+        raise InputError("--extend MODEL and --add LABEL go together")
+    if extend is not None and Path(extend).resolve() == Path(output).resolve():
+        raise InputError(f"{output}: is the model being extended; write the extended model to another file")
+    start = time.perf_counter()
+    if extend is not None:
+        model = LESS.load(extend)
+        frames = [frame for spec in files for frame in _frames_of(spec, types)]
+        with _progress() as bar:
+            bar.add_task(f"extending with {add}", total=None, status="")
+            model.extend(frames, add, n_per_class=per_class, seed=seed)
+        out.print(f"added {add!r} to {extend}: {len(model.classes_)} classes, "
+                  f"{per_class} samples per class, {time.perf_counter() - start:.1f} s")
+    else:
+        rng = np.random.default_rng(seed)
+        features = Steinhardt(averaged=not paper_features)
+        xs, ys = [], []
+        for frame, names in _labelled_frames(files, label_column, types):
+            keep = ~np.isin(names, ("unknown",))
+            xs.append(features.compute(frame)[keep])
+            ys.append(names[keep])
+        if not xs:
+            raise InputError("no frames to train on")
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        pick = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:per_class] for c in np.unique(y)])
+        x, y = x[pick], y[pick]
+        out.print(f"{len(x):,} atoms: " + ", ".join(f"{k} {v}" for k, v in zip(*np.unique(y, return_counts=True))))
+        model = LESS(features, seed=seed)
+        with _progress() as bar:
+            bar.add_task("training (5-fold level 0, LightGBM level 1)", total=None, status="")
+            model.fit_features(x, y)
+        out.print(f"trained in {model.history_['seconds']:.0f} s")
+    model.save(output)
+    out.print(f"model written to {output}", highlight=False)
+
+
+@train_app.command("denoiser")
+def train_denoiser(
+    lattices: Annotated[str, typer.Option("--lattices", help="comma-separated ideal lattices, e.g. fcc,bcc,hcp")] = "fcc,bcc,hcp",
+    output: Annotated[str, typer.Option("--output", "-o", help="model file to write")] = "denoiser.pt",
+    steps: Annotated[int, typer.Option(help="optimisation steps")] = 6000,
+    batch: Annotated[int, typer.Option(help="noisy cells per step")] = 4,
+    sigma_max: Annotated[float, typer.Option("--sigma-max", help="largest noise, in first-shell distances")] = 0.13,
+    checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="checkpoint file: saved every 200 steps, resumed if it exists")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing model file")] = False,
+) -> None:
+    """Train a score-based denoiser on ideal lattices (Algorithm 2)."""
+    from structid.models.denoiser import Denoiser
+
+    if Path(output).exists() and not force:
+        raise InputError(f"{output}: already exists; pass --force to replace it")
+    if steps < 1 or batch < 1 or not 0 < sigma_max < 0.5:
+        raise InputError("--steps and --batch must be >= 1 and --sigma-max in (0, 0.5)")
+    names = [n.strip() for n in lattices.split(",") if n.strip()]
+    model = Denoiser(seed=seed)
+    with _progress() as bar:
+        task = bar.add_task("training", total=steps, status="")
+        model.fit(names, steps=steps, batch=batch, sigma_max=sigma_max, checkpoint=checkpoint,
+                  progress=lambda e: bar.update(task, completed=e["step"], status=f"loss {e['loss']:.5f}"))
+    model.save(output)
+    out.print(f"{model.n_parameters:,} parameters, final loss {model.history_['final_loss']:.5f}, "
+              f"{model.history_['seconds']:.0f} s; model written to {output}", highlight=False)
+
+
+def _frames_of(spec: str, types: str | None):
+    from structid.io.readers import open_trajectory
+
+    return open_trajectory(spec.partition("=")[2] or spec, types=_types(types))
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Accuracy and speed benchmarks.")

@@ -48,3 +48,5 @@ register("ptm", "structid.classical:PTM", "polyhedral template matching, all str
 register("diamond", "structid.classical:IdentifyDiamond", "cubic/hexagonal diamond (OVITO)")
 register("nmcnn", "structid.models.nmcnn:from_file",
          "Neighbors Map + CNN (shipped nmcnn-metals, or --model FILE)")
+register("less", "structid.models.less:from_file",
+         "LESS stacked ensemble on Steinhardt features (shipped less-8, or --model FILE)")

@@ -177,6 +177,7 @@ class LESS:
 
     def save(self, path: str | Path) -> Path:
         """Write the whole model to one file (pickle inside a versioned envelope)."""
+        import lzma
         import pickle
 
         if not hasattr(self, "meta_"):
@@ -185,14 +186,17 @@ class LESS:
                  "features": self.features.params(),
                  "level0": self.level0_, "meta": self.meta_, "history": self.history_,
                  "stats": self.stats_}
-        return write_model(path, pickle.dumps(state))
+        # lzma: the tree ensembles compress ~5x
+        return write_model(path, lzma.compress(pickle.dumps(state, protocol=5), preset=6))
 
     @classmethod
     def load(cls, path: str | Path, min_confidence: float = 0.0) -> LESS:
         """Read a model written by :meth:`save` (only load files you trust: pickle)."""
+        import lzma
         import pickle
 
-        state = read_model(path, lambda p: pickle.loads(p.read_bytes()), FILE_FORMAT, FILE_VERSION, "LESS")
+        state = read_model(path, lambda p: pickle.loads(lzma.decompress(p.read_bytes())),
+                           FILE_FORMAT, FILE_VERSION, "LESS")
         model = cls(Steinhardt(**state["features"]), min_confidence=min_confidence)
         model.level0_, model.meta_ = state["level0"], state["meta"]
         model.classes_, model.history_ = tuple(state["classes"]), state["history"]
@@ -240,3 +244,10 @@ def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
         else:
             columns.append(proba[:, [classes.index(1)]] if 1 in classes else np.zeros((len(x), 1)))
     return np.hstack(columns)
+
+
+def from_file(model: str | Path | None = None, min_confidence: float = 0.0) -> LESS:
+    """A trained LESS model: the file ``model``, or the shipped ``less-8``."""
+    from structid import pretrained
+
+    return LESS.load(pretrained.path("less-8") if model is None else model, min_confidence)

@@ -7,12 +7,14 @@ from pathlib import Path
 from structid.errors import InputError
 
 FOLDER = Path(__file__).parent
+#: model files: torch state (NM-CNN, denoiser) and pickled scikit-learn ensembles (LESS)
+MODEL_SUFFIXES = (".pt", ".pkl")
 
 
 def path(name: str) -> Path:
     """The file of a shipped model, e.g. ``path("nmcnn-metals")``."""
-    matches = sorted(FOLDER.glob(f"{name}.*t"))
+    matches = sorted(p for p in FOLDER.glob(f"{name}.*") if p.suffix in MODEL_SUFFIXES)
     if not matches:
-        known = sorted({p.stem for p in FOLDER.glob("*.pt")})
+        known = sorted({p.stem for p in FOLDER.iterdir() if p.suffix in MODEL_SUFFIXES})
         raise InputError(f"no shipped model {name!r}; shipped: {', '.join(known) or 'none'}")
     return matches[0]

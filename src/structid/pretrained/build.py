@@ -1,9 +1,9 @@
 """Rebuild the shipped models from data the project generates.
 
-    python -m structid.pretrained.build nmcnn-metals [--data-dir DIR] [--seed 0]
+    python -m structid.pretrained.build nmcnn-metals|less-8|denoiser-metals|denoiser-dc3 [--seed 0]
 
-runs (or reuses) ``structid md run dc3`` for the systems it needs, trains, evaluates on held-out
-frames and writes ``<name>.pt`` and the model card ``<name>.md`` beside this file.
+trains on the MD data of ``structid md run ...`` (which must exist), evaluates on held-out
+frames and writes the model file and its model card ``<name>.md`` beside this file.
 """
 
 from __future__ import annotations
@@ -151,14 +151,24 @@ def write_card(model, meta: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="rebuild a shipped model")
-    parser.add_argument("name", choices=sorted(VARIANTS))
+    parser.add_argument("name", choices=sorted(VARIANTS) + ["less-8", "denoiser-metals", "denoiser-dc3"])
+    parser.add_argument("--steps", type=int, default=6000, help="denoisers: optimisation steps")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
     from structid.md.recipes import data_dir
 
-    print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name))
+    if args.name.startswith("denoiser-"):
+        from structid.pretrained import denoisers
+
+        print(denoisers.build(args.name, args.steps, args.seed, args.data_dir))
+    elif args.name == "less-8":
+        from structid.pretrained import less8
+
+        print(less8.build(data_dir(args.data_dir), args.seed))
+    else:
+        print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name))
 
 
 if __name__ == "__main__":

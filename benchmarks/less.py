@@ -1,0 +1,79 @@
+"""LESS benchmarks (issue figures), printed as Markdown.
+
+1. Validation accuracy and confusion matrix of the model (from its card, made at build time).
+2. Extension to graphite with 2 % of the training-set size vs retraining from scratch.
+3. Accuracy vs Th on the held-out DC3 frames, next to a-CNA and PTM.
+4. Speed on the 100,800-atom frame: features, features + inference, PTM in the same run.
+
+    python benchmarks/less.py [--model FILE] [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model file (default: shipped less-8)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip (1-4)")
+    args = parser.parse_args()
+    skip = set(args.skip.split(","))
+
+    import numpy as np
+
+    from structid.bench import dc3
+    from structid.bench.speed import benchmark_frame, best_time
+    from structid.classical import PTM
+    from structid.md.recipes import data_dir
+    from structid.models.less import from_file
+    from structid.pretrained import less8
+
+    model = from_file(args.model)
+    root = data_dir(args.data_dir)
+
+    card = model.history_.get("card")
+    if "1" not in skip and card:
+        print(f"## Validation: {100 * card['val_accuracy']:.2f} % on {card['val_size']:,} held-out atoms\n")
+        print("| true \\ predicted | " + " | ".join(card["classes"]) + " |")
+        print("|---" * (len(card["classes"]) + 1) + "|")
+        for name, row in zip(card["classes"], card["confusion"]):
+            print(f"| {name} | " + " | ".join(map(str, row)) + " |")
+        if "val_accuracy_paper_features" in card:
+            print(f"\nPaper's 12 features only: {100 * card['val_accuracy_paper_features']:.2f} %\n")
+
+    if "2" not in skip:
+        x, y, _ = less8.collect(root, less8.TRAIN_PHASES, np.random.default_rng(0))
+        x_val, y_val, _ = less8.collect(root, less8.HELD_OUT_PHASES, np.random.default_rng(1))
+        r = less8.graphite_extension(model, x_val, y_val, x, y, seed=0)
+        print(f"## Extension to graphite ({r['budget']} samples = 2 % of {r['train_size']:,}: "
+              f"{r['n_per_class']} per class, old classes sampled from the model)\n")
+        print("| | extended | retrained from scratch |\n|---|---:|---:|")
+        print(f"| graphite accuracy (%) | {100 * r['graphite']:.2f} | {100 * r['retrained_graphite']:.2f} |")
+        print(f"| old classes (%), before: {100 * r['old_before']:.2f} | {100 * r['old_after']:.2f} | "
+              f"{100 * r['retrained_old']:.2f} |")
+        print(f"| seconds | {r['seconds_extend']:.1f} | {r['seconds_retrain']:.1f} |")
+        print(f"\nExtension is {r['seconds_retrain'] / r['seconds_extend']:.1f}x faster than retraining.\n")
+
+    if "3" not in skip:
+        print("## Accuracy (%) vs Th, held-out DC3 frames (Li, Zr unseen; ice: no class)\n")
+        rows = dc3.evaluate(root, ["less", "acna", "ptm"], frame_indices=(3,), classifiers={"less": model})
+        print(dc3.markdown(rows))
+
+    if "4" not in skip:
+        print("## Speed on 100,800 atoms\n")
+        frame = benchmark_frame()
+        n = len(frame)
+        ptm = best_time(lambda: PTM().classify(frame), args.repeats)
+        features = best_time(lambda: model.features.compute(frame), args.repeats)
+        full = best_time(lambda: model.classify(frame), args.repeats)
+        print("| task | seconds | atoms/s | x PTM |\n|---|---:|---:|---:|")
+        for name, seconds in (("OVITO PTM", ptm), ("Steinhardt features", features),
+                              ("features + LESS", full)):
+            print(f"| {name} | {seconds:.2f} | {n / seconds:,.0f} | {ptm / seconds:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+
+from conftest import random_triclinic_cell, run_cli
+from structid.classical import AdaptiveCNA
+from structid.errors import InputError, NotFittedError
+from structid.frame import Frame
+from structid.lattices import gaussian_noise, lattice, random_rotation_matrix, rotate
+from structid.models.denoiser import Denoised, Denoiser, first_shell_distance, from_file
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    model = Denoiser(seed=3)
+    model.trained_ = True  # random weights: equivariance holds for any weights
+    return model
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return from_file()
+
+
+def random_frame(rng, n=40):
+    cell = random_triclinic_cell(rng, 9.0)
+    return Frame(positions=rng.random((n, 3)) @ cell, cell=cell, pbc=True, species=np.full(n, "Cu"))
+
+
+def test_network_is_small():
+    assert Denoiser().n_parameters < 1_000_000
+
+
+def test_equivariant_under_rotation_reflection_translation_permutation(untrained, rng):
+    frame = random_frame(rng)
+    d = first_shell_distance(frame)
+    out = untrained.displacements(frame, scale=d)
+    assert np.abs(out).max() > 1e-3  # not trivially zero
+    rotation = random_rotation_matrix(rng) @ np.diag([1.0, 1.0, -1.0])  # improper: a reflection
+    assert np.allclose(untrained.displacements(rotate(frame, rotation), scale=d), out @ rotation.T, atol=1e-5)
+    shifted = frame.replace(positions=frame.positions + [1.3, -2.1, 0.7])
+    assert np.allclose(untrained.displacements(shifted, scale=d), out, atol=1e-5)
+    order = rng.permutation(len(frame))
+    assert np.allclose(untrained.displacements(frame.select(order), scale=d), out[order], atol=1e-5)
+
+
+def test_first_shell_distance_of_lattices():
+    for name in ("fcc", "bcc", "hcp", "cd", "sc"):
+        assert first_shell_distance(lattice(name, 2.7, 3)) == pytest.approx(2.7)
+
+
+@pytest.mark.parametrize("name", ["fcc", "bcc", "hcp"])
+def test_ideal_lattice_is_a_fixed_point(shipped, name):
+    frame = rotate(lattice(name, 2.9, 4), random_rotation_matrix(7))
+    assert np.abs(shipped.displacements(frame)).max() < 0.01 * 2.9
+
+
+@pytest.mark.parametrize("name", ["fcc", "bcc", "hcp"])
+def test_removes_noise_and_restores_acna(shipped, name):
+    d = 2.55
+    ideal = lattice(name, d, (6, 6, 6) if name != "hcp" else (6, 6, 4))
+    noisy = gaussian_noise(ideal, 0.08 * d, 11)
+    clean = shipped.denoise(noisy, 8).frame
+    shift = clean.positions - ideal.positions
+    shift -= ideal.cell.T @ np.round(np.linalg.solve(ideal.cell.T, shift.T))
+    shift -= shift.mean(axis=0)
+    assert np.sqrt((shift ** 2).sum(axis=1).mean()) / d < 0.02
+    assert np.mean(AdaptiveCNA().classify(clean).names == name) >= 0.99
+    assert np.mean(AdaptiveCNA().classify(noisy).names == name) < 0.9  # the noise mattered
+
+
+def test_point_defects_stay_non_crystalline_locally(shipped):
+    d = 2.55
+    ideal = lattice("fcc", d, 6)
+    vacancy = gaussian_noise(ideal.select(np.arange(1, len(ideal))), 0.05 * d, 1)
+    labels = AdaptiveCNA().classify(shipped.denoise(vacancy, 8).frame).names
+    # the 12 former neighbours of the removed atom 0 lose their 12-neighbour shell
+    near = np.linalg.norm(vacancy.positions - ideal.positions[0], axis=1) < 1.2 * d
+    assert near.sum() >= 10 and np.mean(labels[near] != "fcc") > 0.8
+    extra = ideal.positions[0] + np.array([0.5, 0.5, 0.0]) * d * np.sqrt(2) / 2
+    interstitial = gaussian_noise(ideal.replace(positions=np.vstack([ideal.positions, extra]),
+                                                species=np.append(ideal.species, "Cu"),
+                                                ids=np.arange(1, len(ideal) + 2)), 0.05 * d, 2)
+    labels = AdaptiveCNA().classify(shipped.denoise(interstitial, 8).frame).names
+    assert labels[-1] != "fcc"
+
+
+def test_denoised_classifier_composes(shipped):
+    from structid.classical import PTM
+
+    noisy = gaussian_noise(lattice("bcc", 2.5, 5), 0.09 * 2.5, 4)
+    labels = Denoised(shipped, PTM(), 8).classify(noisy)
+    assert labels.method == "ptm+denoise8" and len(labels.codes) == len(noisy)
+    assert np.mean(labels.names == "bcc") > 0.99
+
+
+def test_errors(tmp_path):
+    with pytest.raises(NotFittedError):
+        Denoiser().denoise(lattice("fcc", 2.5, 2))
+    with pytest.raises(InputError, match="cannot be estimated"):
+        first_shell_distance(lattice("fcc", 2.5, 1).select([0]))
+    with pytest.raises(InputError, match="species Zr not known"):
+        model = Denoiser(species=("Cu",))
+        model.trained_ = True
+        model.denoise(lattice("fcc", 2.5, 2).replace(species=np.full(32, "Zr")))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(InputError, match="not a readable structid model"):
+        Denoiser.load(bad)
+
+
+def test_training_resumes_from_a_checkpoint(tmp_path):
+    straight = Denoiser(seed=1).fit(["fcc"], steps=6, batch=1)
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(event):
+        if event["step"] == 3:
+            raise Stop
+
+    ckpt = tmp_path / "c.ckpt"
+    with pytest.raises(Stop):
+        Denoiser(seed=1).fit(["fcc"], steps=6, batch=1, checkpoint=ckpt, checkpoint_every=3, progress=interrupt)
+    # a new run goes on from step 3 with the saved weights, optimiser, schedule and rng
+    resumed = Denoiser(seed=1).fit(["fcc"], steps=6, batch=1, checkpoint=ckpt, checkpoint_every=3)
+    for a, b in zip(straight.net.state_dict().values(), resumed.net.state_dict().values()):
+        assert np.allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+def test_denoise_cli_writes_output_and_never_overwrites_input(tmp_path):
+    from structid.io.readers import open_trajectory
+    from structid.io.writers import write_frames
+
+    path = tmp_path / "in.extxyz"
+    write_frames(path, gaussian_noise(lattice("fcc", 2.55, 4), 0.2, 0))
+    before = path.read_bytes()
+    result = run_cli("denoise", str(path), "-o", str(path), "--force")
+    assert result.returncode == 2 and path.read_bytes() == before
+    out = tmp_path / "out.extxyz"
+    result = run_cli("denoise", str(path), "-o", str(out), "--save-trajectory", "--iterations", "3")
+    assert result.returncode == 0, result.stderr
+    frames = list(open_trajectory(out))
+    assert 2 <= len(frames) <= 4  # the input, then one frame per iteration
+    result = run_cli("classify", str(path), "--method", "acna", "--denoise", "8",
+                     "--summary-json", str(tmp_path / "s.json"), "-o", str(tmp_path / "l.extxyz"))
+    assert result.returncode == 0, result.stderr
+    import json
+
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["method"] == "acna+denoise8" and summary["total"]["fractions"]["fcc"] > 0.99
