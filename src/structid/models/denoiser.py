@@ -222,7 +222,7 @@ class Denoiser:
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda k: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k / steps, 1.0))))
         rng = np.random.default_rng(self.seed)
-        first, losses = 0, []
+        first, losses, spent = 0, [], 0.0
         checkpoint = Path(checkpoint) if checkpoint else None
         if checkpoint and checkpoint.exists():
             state = torch.load(checkpoint, weights_only=False)
@@ -231,6 +231,7 @@ class Denoiser:
             schedule.load_state_dict(state["schedule"])
             rng.bit_generator.state = state["rng"]
             first, losses = state["step"], state["losses"]
+            spent = state.get("seconds", 0.0)
         cells = _training_cells(lattices, self.species)
         start = time.perf_counter()
         self.net.train()
@@ -246,13 +247,14 @@ class Denoiser:
             if checkpoint and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
                 _save_atomic(checkpoint, {"net": self.net.state_dict(), "optimizer": optimizer.state_dict(),
                                           "schedule": schedule.state_dict(), "rng": rng.bit_generator.state,
-                                          "step": step + 1, "losses": losses})
+                                          "step": step + 1, "losses": losses,
+                                          "seconds": spent + time.perf_counter() - start})
             if progress:
                 progress({"step": step + 1, "loss": float(np.mean(losses[-50:]))})
         self.net.eval()
         self.trained_ = True
         self.history_ = {"lattices": list(lattices), "steps": steps, "batch": batch, "lr": lr,
-                         "sigma_max": sigma_max, "seconds": time.perf_counter() - start,
+                         "sigma_max": sigma_max, "seconds": spent + time.perf_counter() - start,
                          "final_loss": float(np.mean(losses[-100:])) if losses else None,
                          "threads": torch.get_num_threads()}
         return self

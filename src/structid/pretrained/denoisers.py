@@ -32,7 +32,7 @@ def synthetic_check(model, lattices, seed: int = 0, sigma: float = CHECK_SIGMA) 
         noisy = gaussian_noise(ideal, sigma * 2.5, rng)
         clean = model.denoise(noisy, 8).frame
         shift = clean.positions - ideal.positions
-        shift -= ideal.cell.T @ np.round(np.linalg.solve(ideal.cell.T, shift.T))  # unwrap
+        shift -= np.round(shift @ np.linalg.inv(ideal.cell)) @ ideal.cell  # unwrap periodic images
         shift = shift - shift.mean(axis=0)
         truth = "sc" if name == "sc" else name
         out[name] = {"rmsd": float(np.sqrt((shift ** 2).sum(axis=1).mean()) / 2.5),
