@@ -29,7 +29,7 @@ def main() -> None:
     from structid.classical import PTM
     from structid.md.recipes import data_dir
     from structid.models.less import from_file
-    from structid.pretrained import less8
+    from structid.pretrained import confusion_markdown, less8
 
     model = from_file(args.model)
     root = data_dir(args.data_dir)
@@ -37,10 +37,7 @@ def main() -> None:
     card = model.history_.get("card")
     if "1" not in skip and card:
         print(f"## Validation: {100 * card['val_accuracy']:.2f} % on {card['val_size']:,} held-out atoms\n")
-        print("| true \\ predicted | " + " | ".join(card["classes"]) + " |")
-        print("|---" * (len(card["classes"]) + 1) + "|")
-        for name, row in zip(card["classes"], card["confusion"]):
-            print(f"| {name} | " + " | ".join(map(str, row)) + " |")
+        print("\n".join(confusion_markdown(card["classes"], card["confusion"])))
         if "val_accuracy_paper_features" in card:
             print(f"\nPaper's 12 features only: {100 * card['val_accuracy_paper_features']:.2f} %\n")
 

@@ -159,12 +159,12 @@ class Denoiser:
     def _species_index(self, frame: Frame) -> np.ndarray:
         if self.species is None:
             return np.zeros(len(frame), dtype=np.int64)
-        known = {s: k for k, s in enumerate(self.species)}
-        unknown = sorted(set(np.unique(frame.species)) - set(known))
+        names, inverse = np.unique(frame.species, return_inverse=True)
+        unknown = sorted(set(names) - set(self.species))
         if unknown:
             raise InputError(f"{frame.info.get('source', 'frame')}: species {', '.join(unknown)} "
                              f"not known to this denoiser (trained for {', '.join(self.species)})")
-        return np.array([known[s] for s in frame.species], dtype=np.int64)
+        return np.array([self.species.index(n) for n in names], dtype=np.int64)[inverse]
 
     # -- inference (Algorithm 1) ----------------------------------------------------------
 
@@ -356,7 +356,7 @@ def _training_batch(cells: list[Frame], batch: int, sigma_max: float, rng: np.ra
         noisy = cell.replace(positions=cell.positions + noise)
         d = first_shell_distance(noisy)
         nl = neighbor_list(noisy, CUTOFF * d)
-        parts.append((model._species_index(cell) if model.species else np.zeros(len(cell), dtype=np.int64),
+        parts.append((model._species_index(cell),
                       nl.i + offset, nl.j + offset, nl.vectors / d, noise / d))
         offset += len(cell)
     species, i, j, vectors, target = (np.concatenate(p) for p in zip(*parts))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from structid.errors import InputError
@@ -18,3 +19,9 @@ def path(name: str) -> Path:
         known = sorted({p.stem for p in FOLDER.iterdir() if p.suffix in MODEL_SUFFIXES})
         raise InputError(f"no shipped model {name!r}; shipped: {', '.join(known) or 'none'}")
     return matches[0]
+
+
+def confusion_markdown(classes: Sequence[str], matrix) -> list[str]:
+    """Markdown rows of a confusion matrix (rows: true, columns: predicted)."""
+    lines = ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    return lines + [f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(classes, matrix)]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from structid.pretrained import FOLDER
+from structid.pretrained import FOLDER, confusion_markdown
 
 #: training materials; zr (hcp) and li (bcc) stay out entirely, to test unseen materials
 NMCNN_SYSTEMS = ["al", "ar", "fe", "mg", "ti", "si", "ge"]
@@ -129,11 +129,8 @@ def write_card(model, meta: dict, path: Path) -> None:
         "",
         "Validation confusion matrix (rows: true, columns: predicted):",
         "",
-        "| true \\ predicted | " + " | ".join(classes) + " |",
-        "|---" * (len(classes) + 1) + "|",
+        *confusion_markdown(classes, confusion),
     ]
-    for name, row in zip(classes, confusion):
-        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     lines += ["", "Held-out frames (Al fcc, Fe bcc, Ti hcp, Si cd at all T/Tm), accuracy (%) vs "
               "share of atoms removed:", ""]
     acc = meta["held_out_accuracy"]

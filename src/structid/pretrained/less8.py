@@ -96,14 +96,6 @@ def collect(root: Path, phases: tuple[int, ...], rng: np.random.Generator,
     return x, y, sources
 
 
-def confusion(truth: np.ndarray, predicted: np.ndarray, classes: tuple[str, ...]) -> np.ndarray:
-    """(n_classes, n_classes) counts, rows true, columns predicted."""
-    index = {c: k for k, c in enumerate(classes)}
-    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    np.add.at(matrix, (np.array([index[t] for t in truth]), np.array([index[p] for p in predicted])), 1)
-    return matrix
-
-
 def predict(model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.classes_)[model.predict_proba_features(x).argmax(axis=1)]
 
@@ -152,6 +144,8 @@ def build(root: Path, seed: int = 0, compare_paper_features: bool = True) -> Pat
     """Train less-8, write ``less-8.pkl`` and its card beside this module; returns the path."""
     import platform
 
+    from sklearn.metrics import confusion_matrix
+
     from structid.models.less import LESS
     from structid.pretrained import FOLDER
 
@@ -166,7 +160,7 @@ def build(root: Path, seed: int = 0, compare_paper_features: bool = True) -> Pat
             "val_sources": val_sources, "train_size": int(len(x)), "val_size": int(len(x_val)),
             "feature_seconds": feature_seconds, "fit_seconds": model.history_["seconds"],
             "val_accuracy": float(np.mean(predicted == y_val)), "machine": platform.platform(),
-            "confusion": confusion(y_val, predicted, model.classes_).tolist()}
+            "confusion": confusion_matrix(y_val, predicted, labels=list(model.classes_)).tolist()}
     if compare_paper_features:
         plain = FEATURES.n_features - len(FEATURES.ls)  # q_l and unlike q_l columns come first
         paper = LESS(Steinhardt(), seed=seed).fit_features(x[:, :plain], y)
@@ -179,6 +173,8 @@ def build(root: Path, seed: int = 0, compare_paper_features: bool = True) -> Pat
 
 def write_card(meta: dict, path: Path) -> None:
     """The model card of less-8 (Markdown)."""
+    from structid.pretrained import confusion_markdown
+
     classes = meta["classes"]
     lines = [
         "# Model card: less-8",
@@ -225,11 +221,8 @@ def write_card(meta: dict, path: Path) -> None:
         "",
         "Validation confusion matrix (rows: true, columns: predicted):",
         "",
-        "| true \\ predicted | " + " | ".join(classes) + " |",
-        "|---" * (len(classes) + 1) + "|",
+        *confusion_markdown(classes, meta["confusion"]),
     ]
-    for name, row in zip(classes, meta["confusion"]):
-        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
     if "val_accuracy_paper_features" in meta:
         lines += ["", f"The same pipeline with the paper's 12 features only: "
                   f"{100 * meta['val_accuracy_paper_features']:.2f} % (why the averaged q̄_l are in)."]
