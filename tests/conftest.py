@@ -26,3 +26,17 @@ def random_triclinic_cell(rng: np.random.Generator, scale: float = 10.0) -> np.n
     lengths = scale * (0.8 + 0.4 * rng.random(3))
     xy, xz, yz = (rng.random(3) - 0.5) * 0.6 * scale
     return np.array([[lengths[0], 0, 0], [xy, lengths[1], 0], [xz, yz, lengths[2]]])
+
+
+@pytest.fixture(scope="session")
+def quick_al(tmp_path_factory):
+    """Real LAMMPS runs of the dc3 recipe in quick mode: cold fcc Al and liquid Al at Tm."""
+    from structid.md.recipes import execute_isolated, plan
+
+    root = tmp_path_factory.mktemp("data")
+    spec = {"recipe": "dc3", "systems": ["al"], "temps": (0.25,), "n_atoms": None, "quick": True, "seed": 0}
+    runs = plan("dc3", ["al"], (0.25,), quick=True)
+    assert [r.name for r in runs] == ["crystal-th0.25", "liquid-th1.00"]
+    for run in runs:
+        execute_isolated(run, root, spec)
+    return root, runs

@@ -54,8 +54,7 @@ def test_ideal_lattice_is_a_fixed_point(shipped, name):
     assert np.abs(shipped.displacements(frame)).max() < 0.01 * 2.9
 
 
-# bcc does not reach the RMSD goal yet with the shipped model (0.08 d): see its model card
-@pytest.mark.parametrize("name", ["fcc", "hcp"])
+@pytest.mark.parametrize("name", ["fcc", "bcc", "hcp"])
 def test_removes_noise_and_restores_acna(shipped, name):
     d = 2.55
     ideal = lattice(name, d, (6, 6, 6) if name != "hcp" else (6, 6, 4))
@@ -67,6 +66,34 @@ def test_removes_noise_and_restores_acna(shipped, name):
     assert np.sqrt((shift ** 2).sum(axis=1).mean()) / d < 0.02
     assert np.mean(AdaptiveCNA().classify(clean).names == name) >= 0.99
     assert np.mean(AdaptiveCNA().classify(noisy).names == name) < 0.9  # the noise mattered
+
+
+def test_fixed_scale_of_a_noisy_frame_is_what_reestimation_avoids(shipped):
+    # the first-shell distance of a noisy frame is short; kept fixed, bcc drifts off its lattice
+    d = 2.5
+    ideal = lattice("bcc", d, 6)
+    noisy = gaussian_noise(ideal, 0.08 * d, 0)
+    short = first_shell_distance(noisy)
+    assert short < 0.95 * d
+
+    def rmsd(frame):
+        shift = frame.positions - ideal.positions
+        shift -= np.round(shift @ np.linalg.inv(ideal.cell)) @ ideal.cell
+        return np.sqrt(((shift - shift.mean(axis=0)) ** 2).sum(axis=1).mean()) / d
+
+    assert rmsd(shipped.denoise(noisy, 8).frame) < 0.01
+    assert rmsd(shipped.denoise(noisy, 8, scale=d).frame) < 0.01  # the true scale is fine too
+    assert rmsd(shipped.denoise(noisy, 8, scale=short).frame) > 0.03
+
+
+def test_liquid_stays_disordered(shipped, quick_al):
+    from structid.io.readers import open_trajectory
+
+    root, runs = quick_al
+    liquid = list(open_trajectory(runs[1].paths(root)[0]))[-1]
+    result = shipped.denoise(liquid, 8)
+    assert max(result.max_step) > 0.05 * first_shell_distance(liquid)  # the atoms did move
+    assert np.mean(AdaptiveCNA().classify(result.frame).names == "other") >= 0.9
 
 
 def test_point_defects_stay_non_crystalline_locally(shipped):

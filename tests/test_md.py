@@ -13,19 +13,8 @@ from structid.errors import InputError
 from structid.io.readers import open_trajectory
 from structid.labels import CODE
 from structid.md.engine import LammpsRunError
-from structid.md.recipes import execute, execute_isolated, plan
+from structid.md.recipes import execute, plan
 from structid.md.systems import SYSTEMS
-
-
-@pytest.fixture(scope="module")
-def quick_al(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    spec = {"recipe": "dc3", "systems": ["al"], "temps": (0.25,), "n_atoms": None, "quick": True, "seed": 0}
-    runs = plan("dc3", ["al"], (0.25,), quick=True)
-    assert [r.name for r in runs] == ["crystal-th0.25", "liquid-th1.00"]
-    for run in runs:
-        execute_isolated(run, root, spec)
-    return root, runs
 
 
 def test_frames_carry_labels_and_metadata(quick_al):

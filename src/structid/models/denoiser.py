@@ -171,29 +171,35 @@ class Denoiser:
     def displacements(self, frame: Frame, scale: float | None = None) -> np.ndarray:
         """(n, 3) Δθ(r) in Å (one network evaluation)."""
         d = scale or first_shell_distance(frame)
-        graph = _Graph(frame, d)
-        return graph.step(self, frame.positions) * d
+        return _Graph(frame).step(self, frame.positions, d) * d
 
     def denoise(self, frame: Frame, iterations: int = 8, tolerance: float = 1e-3,
                 scale: float | None = None, save_trajectory: bool = False,
                 edge_chunk: int = 2_000_000) -> DenoiseResult:
         """Apply ``r ← r − Δθ(r)`` up to ``iterations`` times, stopping early when the largest
-        step is below ``tolerance`` first-shell distances. ``scale``: first-shell distance in Å
-        (default: estimated from the frame). Memory grows with atoms and ``edge_chunk``."""
+        step is below ``tolerance`` first-shell distances. Memory grows with atoms and
+        ``edge_chunk``.
+
+        ``scale``: a fixed first-shell distance in Å. By default it is estimated again from the
+        current positions before every iteration, as training estimates it from each noisy
+        cell: the estimate of a noisy frame is 5–10 % short, and keeping it while the noise
+        goes away shows the model a stretched lattice it never saw (bcc then drifts away)."""
         if not self.trained_:
             raise NotFittedError("this denoiser is not trained yet: call fit() or Denoiser.load()")
         if iterations < 0:
             raise InputError(f"iterations must be >= 0, got {iterations}")
+        if scale is not None and not scale > 0:
+            raise InputError(f"first-shell distance must be positive, got {scale}")
         d = float(scale) if scale else first_shell_distance(frame)
-        if not d > 0:
-            raise InputError(f"first-shell distance must be positive, got {d}")
         positions = frame.positions.copy()
-        graph = _Graph(frame, d)
+        graph = _Graph(frame)
         trajectory = [frame] if save_trajectory else None
         steps: list[float] = []
-        for _ in range(iterations):
-            graph.refresh(positions)
-            delta = graph.step(self, positions, edge_chunk) * d
+        for k in range(iterations):
+            if k and not scale:
+                d = first_shell_distance(frame.replace(positions=positions))
+            graph.refresh(positions, d)
+            delta = graph.step(self, positions, d, edge_chunk) * d
             positions = positions - delta
             steps.append(float(np.sqrt((delta ** 2).sum(axis=1)).max()) if len(delta) else 0.0)
             if trajectory is not None:
@@ -293,30 +299,34 @@ class Denoiser:
 
 
 class _Graph:
-    """A neighbour list at (cutoff + skin) d, rebuilt only when some atom moved more than
-    skin / 2 since the last build (the list is reused across denoising iterations)."""
+    """A neighbour list at (cutoff + skin) d, reused across denoising iterations and rebuilt
+    only when it may miss a pair within the cutoff at the current positions and scale."""
 
-    def __init__(self, frame: Frame, d: float, skin: float = 0.3) -> None:
-        self.frame, self.d, self.skin = frame, d, skin
+    def __init__(self, frame: Frame, skin: float = 0.3) -> None:
+        self.frame, self.skin = frame, skin
         self.built_at: np.ndarray | None = None
+        self.radius = 0.0  # Å, of the current list
 
-    def refresh(self, positions: np.ndarray) -> None:
+    def refresh(self, positions: np.ndarray, d: float) -> None:
         if self.built_at is not None:
             moved = np.sqrt(((positions - self.built_at) ** 2).sum(axis=1)).max() if len(positions) else 0.0
-            if moved < 0.5 * self.skin * self.d:
+            # a pair's distance changes by at most twice the largest move
+            if CUTOFF * d + 2.0 * moved < self.radius:
                 return
         from structid.neighbors import neighbor_list
 
-        nl = neighbor_list(self.frame.replace(positions=positions), (CUTOFF + self.skin) * self.d)
+        self.radius = (CUTOFF + self.skin) * d
+        nl = neighbor_list(self.frame.replace(positions=positions), self.radius)
         self.i, self.j = nl.i, nl.j
         self.offset = nl.shifts @ self.frame.cell  # Å, image shift of j
         self.built_at = positions.copy()
 
-    def step(self, model: Denoiser, positions: np.ndarray, edge_chunk: int = 2_000_000) -> np.ndarray:
-        """Δθ in units of d."""
+    def step(self, model: Denoiser, positions: np.ndarray, d: float,
+             edge_chunk: int = 2_000_000) -> np.ndarray:
+        """Δθ in units of the first-shell distance ``d`` (Å)."""
         torch = _torch()
-        self.refresh(positions)
-        vectors = (positions[self.j] + self.offset - positions[self.i]) / self.d
+        self.refresh(positions, d)
+        vectors = (positions[self.j] + self.offset - positions[self.i]) / d
         keep = np.einsum("ij,ij->i", vectors, vectors) < CUTOFF ** 2
         species = torch.from_numpy(model._species_index(self.frame))
         with torch.no_grad():
