@@ -418,7 +418,7 @@ def _floats(text: str | None, what: str) -> tuple[float, ...] | None:
 def md_list() -> None:
     """The recipes and the systems they simulate."""
     from structid.md.recipes import RECIPES
-    from structid.md.systems import CU_60GPA, GLASS, SYSTEMS
+    from structid.md.systems import CU_60GPA, EXTENSION, GLASS, SYSTEMS
 
     table = Table("recipe", "what")
     for name, description in RECIPES.items():
@@ -427,7 +427,7 @@ def md_list() -> None:
     from structid.md.recipes import Run, initial_frame
 
     systems = Table("system", "material and potential", "label", "Tm (K)", "P (GPa)", "atoms", "Tm source")
-    for s in [*SYSTEMS.values(), *CU_60GPA.values(), *GLASS.values()]:
+    for s in [*SYSTEMS.values(), *CU_60GPA.values(), *GLASS.values(), *EXTENSION.values()]:
         n = len(initial_frame(Run("", s, "", (), 0, s.repeat)))
         systems.add_row(s.name, s.title, s.label, f"{s.tm:g}", f"{s.pressure / 1e4:g}", str(n), s.tm_source)
     out.print(systems)
@@ -435,7 +435,7 @@ def md_list() -> None:
 
 @md_app.command("run")
 def md_run(
-    recipe: Annotated[str, typer.Argument(help="dc3, cu60, ramp or quench (see `structid md list`)")],
+    recipe: Annotated[str, typer.Argument(help="dc3, cu60, ramp, quench, interface or extension (see `structid md list`)")],
     systems: Annotated[Optional[str], typer.Option("--systems", "-s", help="comma-separated systems (default: all of the recipe)")] = None,
     temps: Annotated[Optional[str], typer.Option("--temps", help="Th = T/Tm values, e.g. 0.25,0.5 (ramp: start,stop)")] = None,
     size: Annotated[Optional[int], typer.Option("--size", help="about this many atoms per run (default ~2,000)")] = None,

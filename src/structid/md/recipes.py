@@ -24,7 +24,7 @@ from structid.frame import Frame
 from structid.labels import Labels
 from structid.lattices import LATTICES, lattice
 from structid.md.engine import LammpsRunError, start_lammps
-from structid.md.systems import CU_60GPA, GLASS, SYSTEMS, System
+from structid.md.systems import CU_60GPA, EXTENSION, GLASS, SYSTEMS, System
 
 FORMAT_VERSION = 1
 
@@ -212,6 +212,7 @@ RECIPES: dict[str, str] = {
     "quench": f"melt and quench to a glass ({', '.join(GLASS)})",
     "interface": "crystal/amorphous slab interfaces, crystal tethered at 0.5 Tm, slab at 1.5 Tm "
                  "(any DC3 system; default al, fe, mg, si, nacl)",
+    "extension": "a crystal no shipped model knows, at Th = 0.1, 0.25, 0.5 (graphite, AIREBO)",
 }
 
 
@@ -243,6 +244,9 @@ def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...]
     if recipe == "interface":
         names = systems or ["al", "fe", "mg", "si", "nacl"]
         return interface_runs([get_system(n, SYSTEMS) for n in names], schedule, n_atoms, seed)
+    if recipe == "extension":
+        chosen = [get_system(n, EXTENSION) for n in systems] if systems else list(EXTENSION.values())
+        return dc3_runs(chosen, temps or (0.1, 0.25, 0.5), (), schedule, n_atoms, seed, recipe="extension")
     raise InputError(f"unknown recipe {recipe!r}; available: {', '.join(RECIPES)}")
 
 

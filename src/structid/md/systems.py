@@ -145,9 +145,19 @@ GLASS: dict[str, System] = {s.name: s for s in [
 ]}
 
 
+#: Crystals that no classifier ships with: the new class of the LESS extension benchmark.
+EXTENSION: dict[str, System] = {s.name: s for s in [
+    # AIREBO with its LJ term so that the layers stay bound under the barostat
+    System("graphite", "C graphite (AIREBO)", "graphite", "graphite", ("C",), (12.011,), 1.42,
+           4500.0, ("pair_style airebo 3.0 1 1", "pair_coeff * * {pot}/CH.airebo C"), (8, 8, 3),
+           "approximate (graphite melts near 4500 K); sets the temperature grid only",
+           timestep=0.0005),
+]}
+
+
 def get_system(name: str, table: dict[str, System] | None = None) -> System:
     """A system by name from ``table`` (default: every system), with a clear error."""
-    everything = {**SYSTEMS, **{s.name: s for s in CU_60GPA.values()}, **GLASS}
+    everything = {**SYSTEMS, **{s.name: s for s in CU_60GPA.values()}, **GLASS, **EXTENSION}
     table = everything if table is None else table
     try:
         return table[name]
