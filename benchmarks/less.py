@@ -44,9 +44,10 @@ def main() -> None:
     if "2" not in skip:
         x, y, _ = less8.collect(root, less8.TRAIN_PHASES, np.random.default_rng(0))
         x_val, y_val, _ = less8.collect(root, less8.HELD_OUT_PHASES, np.random.default_rng(1))
-        r = less8.graphite_extension(model, x_val, y_val, x, y, seed=0)
-        print(f"## Extension to graphite ({r['budget']} samples = 2 % of {r['train_size']:,}: "
-              f"{r['n_per_class']} per class, old classes sampled from the model)\n")
+        r = less8.graphite_extension(model, x_val, y_val, x, y, root, seed=0)
+        print(f"## Extension to graphite ({r['n_new']} graphite atoms = 2 % of the {r['train_size']:,} "
+              f"training atoms; {r['n_new']} vectors per old class sampled from the model; "
+              f"validation: {r['graphite_val_size']:,} held-out graphite atoms)\n")
         print("| | extended | retrained from scratch |\n|---|---:|---:|")
         print(f"| graphite accuracy (%) | {100 * r['graphite']:.2f} | {100 * r['retrained_graphite']:.2f} |")
         print(f"| old classes (%), before: {100 * r['old_before']:.2f} | {100 * r['old_after']:.2f} | "

@@ -61,10 +61,31 @@ def test_extend_with_a_new_class(model):
     assert "graphite" in extended.classes_ and len(extended.classes_) == 5
     assert extended.classify(gaussian_noise(lattice("graphite", 1.42, 3), 0.03, 7)).fractions()["graphite"] > 0.9
     assert extended.classify(gaussian_noise(lattice("fcc", 2.5, 3), 0.08, 7)).fractions()["fcc"] > 0.9
+    # the old one-vs-rest models are kept as trained on real data, one new model per base added
+    x = model.features.compute(gaussian_noise(lattice("hcp", 2.5, 3), 0.08, 8))
+    old = [e for e in model.level0_ if e[0] is not None]
+    kept = [e for e in extended.level0_ if e[0] is not None and e[0] < 4]
+    assert len(kept) == len(old) and len(extended.level0_) == len(model.level0_) + len(old) // 4
+    for (c, a), (k, b) in zip(old, kept):
+        assert c == k and np.array_equal(a.predict_proba(x), b.predict_proba(x))
     with pytest.raises(InputError, match="already in the model"):
         extended.extend([lattice("fcc", 2.5, 2)], "fcc")
     with pytest.raises(InputError, match="only 4 atoms"):
         copy.deepcopy(model).extend([lattice("fcc", 2.5, 1)], "graphite")
+
+
+def test_sampled_old_classes_are_confident_and_keep_constant_features(model):
+    rng = np.random.default_rng(2)
+    k = model.classes_.index("fcc")
+    samples = model.sample_class("fcc", 200, rng)
+    assert samples.shape == (200, model.features.n_features)
+    assert np.all(model.predict_proba_features(samples)[:, k] > 0.8)
+    # one species: the unlike-neighbour q_l are exactly zero in training, and stay so
+    unlike = slice(len(model.features.ls), 2 * len(model.features.ls))
+    assert np.all(samples[:, unlike] == 0)
+    # samples spread like the training data rather than collapsing on the class mean
+    x = model.features.compute(gaussian_noise(lattice("fcc", 2.5, 3), 0.05, 0))
+    assert samples[:, 1].std() > 0.2 * x[:, 1].std()
 
 
 def test_train_classify_and_extend_on_the_command_line(tmp_path):
@@ -94,7 +115,7 @@ def test_train_classify_and_extend_on_the_command_line(tmp_path):
     result = run_cli("train", "less", str(graphite), "--extend", str(model), "--add", "graphite",
                      "-o", str(bigger), "--per-class", "60")
     assert result.returncode == 0, result.stderr
-    assert LESS.load(bigger).classes_ == ("bcc", "fcc", "graphite", "hcp")
+    assert LESS.load(bigger).classes_ == ("bcc", "fcc", "hcp", "graphite")  # new class last
     # the model being extended is never overwritten, and a class already known is refused
     again = run_cli("train", "less", str(graphite), "--extend", str(model), "--add", "fcc", "-o",
                     str(tmp_path / "m3.pkl"))

@@ -21,7 +21,7 @@ from structid.labels import CODE, Labels, code_of
 from structid.models.files import read_model, write_model
 
 FILE_FORMAT = "structid-less"
-FILE_VERSION = 1
+FILE_VERSION = 2  # 2: class statistics are Gaussian mixtures
 
 
 @dataclass(frozen=True)
@@ -110,38 +110,53 @@ class LESS:
                                              random_state=self.seed, verbose=-1)
         self.meta_.fit(scores, y)
         self.classes_ = tuple(str(c) for c in classes)
-        # per-class feature statistics: what extend() samples old classes from
-        self.stats_ = {str(c): (x[y == k].mean(axis=0), x[y == k].std(axis=0), int((y == k).sum()))
-                       for k, c in enumerate(classes)}
+        self.stats_ = {str(c): _class_statistics(x[y == k], self.seed) for k, c in enumerate(classes)}
         self.history_ = {"samples": int(len(x)), "seconds": time.perf_counter() - start,
                          "class_counts": dict(zip(self.classes_, np.bincount(y).tolist()))}
         return self
 
-    def sample_class(self, name: str, n: int, rng: np.random.Generator, threshold: float = 0.8,
-                     steps: int = 30) -> np.ndarray:
-        """``n`` synthetic feature vectors of a learned class by Metropolis sampling: proposals
-        N(q, s / sqrt(N_class)) from the stored statistics, accepted while the model gives the
-        class a probability above ``threshold`` (the paper's Gibbs/Metropolis scheme)."""
-        mean, std, count = self.stats_[name]
+    def sample_class(self, name: str, n: int, rng: np.random.Generator,
+                     threshold: float = 0.8, max_rounds: int = 20) -> np.ndarray:
+        """``n`` synthetic feature vectors of a learned class: proposals drawn from the class's
+        stored feature distribution (a Gaussian mixture fitted at training time), accepted
+        where the model gives the class a probability above ``threshold`` (the paper's
+        Metropolis acceptance with P_ac = 0.8). If too few are accepted, accepted vectors are
+        repeated (the class mean when none is), as the paper appends the mean."""
+        stats = self.stats_[name]
         k = self.classes_.index(name)
-        step = np.maximum(std, 1e-6) / np.sqrt(max(count, 1)) * np.sqrt(len(mean))
-        # n chains in parallel, started at the class mean, ``steps`` Metropolis steps each
-        chains = np.repeat(mean[None, :], n, axis=0)
-        for _ in range(steps):
-            proposal = np.clip(chains + rng.normal(size=chains.shape) * step, 0.0, None)
-            accept = self.predict_proba_features(proposal)[:, k] > threshold
-            chains[accept] = proposal[accept]
-        return chains
+        accepted, total = [], 0
+        for _ in range(max_rounds):
+            proposal = np.repeat(stats["mean"][None, :], 2 * n, axis=0)
+            proposal[:, stats["active"]] = stats["mixture"].sample(2 * n)[0]
+            proposal = proposal[rng.permutation(len(proposal))]
+            proposal = proposal[(proposal >= 0).all(axis=1)]  # q_l are non-negative
+            if len(proposal):
+                proposal = proposal[self.predict_proba_features(proposal)[:, k] > threshold]
+            accepted.append(proposal)
+            total += len(proposal)
+            if total >= n:
+                break
+        out = np.concatenate(accepted) if total else stats["mean"][None, :]
+        return out[rng.integers(len(out), size=n)] if len(out) < n else out[:n]
 
-    def extend(self, frames: Sequence[Frame], new_label: str, n_per_class: int = 200,
+    def extend(self, frames: Sequence[Frame], new_label: str, n_per_class: int = 600,
                seed: int | None = None) -> LESS:
-        """Add a class from a few frames: sample ``n_per_class`` feature vectors of every old
-        class from the model, take ``n_per_class`` atoms of the new frames, refit on both."""
+        """Add a class from a few frames (at most ``n_per_class`` of their atoms are used).
+
+        The old classes are represented by ``n_per_class`` vectors each sampled from the model
+        (:meth:`sample_class`). The old one-vs-rest level-0 models are kept as trained on the
+        real data; one new one-vs-rest group for the new class and the shared (multi-class)
+        level-0 models are fitted on the sampled and new vectors, and the meta-model is refitted
+        on the level-0 scores of all of them (out-of-fold for the refitted models)."""
+        from sklearn.base import clone
+        from sklearn.model_selection import StratifiedKFold
+
         code_of(new_label)
         if not hasattr(self, "meta_"):
             raise NotFittedError("extend() needs a trained model")
         if new_label in self.classes_:
             raise InputError(f"class {new_label!r} is already in the model ({', '.join(self.classes_)})")
+        start = time.perf_counter()
         rng = np.random.default_rng(self.seed if seed is None else seed)
         new = np.concatenate([self.features.compute(f) for f in frames])
         if len(new) < max(self.n_folds, 10):
@@ -149,8 +164,38 @@ class LESS:
         new = new[rng.choice(len(new), size=min(n_per_class, len(new)), replace=False)]
         old = [self.sample_class(c, n_per_class, rng) for c in self.classes_]
         x = np.concatenate(old + [new])
-        labels = np.concatenate([np.full(n_per_class, c) for c in self.classes_] + [np.full(len(new), new_label)])
-        return self.fit_features(x, labels)
+        y = np.repeat(np.arange(len(self.classes_) + 1), [n_per_class] * len(self.classes_) + [len(new)])
+        m = len(self.classes_)  # index of the new class
+        groups = _groups(self.level0_)
+
+        def refitted(xt: np.ndarray, yt: np.ndarray) -> tuple[list, np.ndarray]:
+            """Level-0 list (column order of fit()) and a mask of the columns fitted on ``xt``."""
+            level0, fresh = [], []
+            for group in groups:
+                if group[0][0] is None:  # shared multi-class model: refit on every class
+                    level0.append((None, _fit_quiet(clone(group[0][1]), xt, yt)))
+                    fresh += [True] * (m + 1)
+                else:  # old one-vs-rest models kept, one new for the new class
+                    level0 += group + [(m, clone(group[0][1]).fit(xt, (yt == m).astype(int)))]
+                    fresh += [False] * m + [True]
+            return level0, np.array(fresh)
+
+        level0, fresh = refitted(x, y)
+        scores = _scores(level0, x, m + 1)
+        folds = StratifiedKFold(self.n_folds, shuffle=True, random_state=self.seed)
+        for train, test in folds.split(x, y):
+            scores[np.ix_(test, fresh)] = _scores(refitted(x[train], y[train])[0], x[test], m + 1)[:, fresh]
+        import lightgbm
+
+        meta = lightgbm.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15,
+                                       random_state=self.seed, verbose=-1).fit(scores, y)
+        self.level0_, self.meta_ = level0, meta
+        self.classes_ = (*self.classes_, new_label)
+        self.stats_[new_label] = _class_statistics(new, self.seed)
+        self.history_ = {**self.history_, "extended": {"label": new_label, "n_per_class": n_per_class,
+                                                       "new_samples": int(len(new)),
+                                                       "seconds": time.perf_counter() - start}}
+        return self
 
     def fit(self, frames: Sequence[Frame], labels: Sequence[str | np.ndarray]) -> LESS:
         """Train on frames with one label per frame or per atom."""
@@ -206,8 +251,6 @@ class LESS:
 
 def _level0(x: np.ndarray, y: np.ndarray, n_classes: int, bases: Sequence[BaseModel]) -> list:
     """Fitted level-0 models as (class index or None for a shared model, model) pairs."""
-    import warnings
-
     fitted = []
     for base in bases:
         base = base if isinstance(base, BaseModel) else BaseModel(*base)
@@ -219,10 +262,43 @@ def _level0(x: np.ndarray, y: np.ndarray, n_classes: int, bases: Sequence[BaseMo
         if base.per_class:
             fitted += [(c, base.factory().fit(xb, (yb == c).astype(int))) for c in range(n_classes)]
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # outlier label outside the classes is intended
-                fitted.append((None, base.factory().fit(xb, yb)))
+            fitted.append((None, _fit_quiet(base.factory(), xb, yb)))
     return fitted
+
+
+def _fit_quiet(model, x: np.ndarray, y: np.ndarray):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # outlier label outside the classes is intended
+        return model.fit(x, y)
+
+
+def _groups(level0: list) -> list[list]:
+    """The level-0 list cut into one group per base model: a shared model alone, or the
+    one-vs-rest models of classes 0, 1, ... of one base."""
+    groups: list[list] = []
+    for entry in level0:
+        if entry[0] is None or entry[0] == 0 or not groups or groups[-1][0][0] is None:
+            groups.append([entry])
+        else:
+            groups[-1].append(entry)
+    return groups
+
+
+def _class_statistics(x: np.ndarray, seed: int) -> dict:
+    """What :meth:`LESS.sample_class` draws from: a Gaussian mixture (full covariances, up to 8
+    components) over the features that vary within the class; constant features (e.g. the
+    unlike-species q_l of a one-species class, all zero) keep their value."""
+    from sklearn.mixture import GaussianMixture
+
+    active = x.std(axis=0) > 1e-9
+    if not active.any():
+        active[0] = True
+    n_components = int(np.clip(len(x) // 100, 1, 8))
+    mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-6,
+                              random_state=seed).fit(x[:, active])
+    return {"mean": x.mean(axis=0), "active": active, "mixture": mixture, "count": int(len(x))}
 
 
 def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:

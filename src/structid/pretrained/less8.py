@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from structid.descriptors.steinhardt import Steinhardt
-from structid.frame import Frame
 
 CLASSES = ("fcc", "bcc", "hcp", "cd", "rocksalt", "cscl", "fluorite", "amorphous")
 #: MD systems per recipe; li and zr (and the h2o ice, a class LESS-8 lacks) stay out, so the
@@ -101,39 +100,36 @@ def predict(model, x: np.ndarray) -> np.ndarray:
 
 
 def graphite_extension(model, x_val: np.ndarray, y_val: np.ndarray, x_train: np.ndarray,
-                       y_train: np.ndarray, seed: int, share: float = 0.02) -> dict:
-    """Add graphite with ``share`` of the original training-set size (new atoms and sampled old
-    classes together), against retraining from scratch on the whole set plus graphite."""
+                       y_train: np.ndarray, root: Path, seed: int, share: float = 0.02) -> dict:
+    """Add graphite (AIREBO MD of ``structid md run extension``, frames split as the other
+    classes) from ``share`` of the original training-set size in graphite atoms, against
+    retraining from scratch on the whole set plus the same number of graphite atoms."""
     import copy
 
-    from structid.lattices import gaussian_noise, lattice
+    from structid.models.training import md_frames
 
     rng = np.random.default_rng(seed + 7)
-    budget = int(share * len(x_train))
-    n_per_class = budget // (len(model.classes_) + 1)
-
-    def graphite_frames(n: int) -> list[Frame]:
-        return [gaussian_noise(lattice("graphite", 1.0, (8, 5, 3)), rng.uniform(0.01, SIGMA_MAX), rng)
-                for _ in range(n)]
-
-    frames, val_frames = graphite_frames(4), graphite_frames(4)
+    n_new = int(share * len(x_train))
+    frames = [item.frame for item in md_frames(root, "extension", ["graphite"], None, _frames(TRAIN_PHASES))]
+    val_frames = [item.frame for item in md_frames(root, "extension", ["graphite"], None, _frames(HELD_OUT_PHASES))]
     x_graphite_val = np.concatenate([model.features.compute(f) for f in val_frames])
 
     before = float(np.mean(predict(model, x_val) == y_val))
     extended = copy.deepcopy(model)
     start = time.perf_counter()
-    extended.extend(frames, "graphite", n_per_class=n_per_class, seed=seed)
+    extended.extend(frames, "graphite", n_per_class=n_new, seed=seed)
     t_extend = time.perf_counter() - start
     old_after = float(np.mean(predict(extended, x_val) == y_val))
     graphite_acc = float(np.mean(predict(extended, x_graphite_val) == "graphite"))
 
     x_new = np.concatenate([model.features.compute(f) for f in frames])
+    x_new = x_new[rng.choice(len(x_new), size=min(n_new, len(x_new)), replace=False)]
     retrained = copy.deepcopy(model)
     start = time.perf_counter()
     retrained.fit_features(np.concatenate([x_train, x_new]),
                            np.concatenate([y_train, np.full(len(x_new), "graphite")]))
     t_retrain = time.perf_counter() - start
-    return {"budget": budget, "n_per_class": n_per_class, "train_size": int(len(x_train)),
+    return {"n_new": n_new, "train_size": int(len(x_train)), "graphite_val_size": int(len(x_graphite_val)),
             "old_before": before, "old_after": old_after, "graphite": graphite_acc,
             "retrained_old": float(np.mean(predict(retrained, x_val) == y_val)),
             "retrained_graphite": float(np.mean(predict(retrained, x_graphite_val) == "graphite")),
