@@ -96,6 +96,17 @@ def test_liquid_stays_disordered(shipped, quick_al):
     assert np.mean(AdaptiveCNA().classify(result.frame).names == "other") >= 0.9
 
 
+@pytest.mark.parametrize("name", ["cd", "sc"])
+def test_dc3_model_restores_open_lattices(name):
+    from structid.classical import PTM
+
+    model = from_file("denoiser-dc3")  # a shipped model by name
+    assert set(model.history_["lattices"]) == {"fcc", "bcc", "hcp", "cd", "hd", "sc"}
+    noisy = gaussian_noise(lattice(name, 2.4, 5), 0.1 * 2.4, 3)
+    assert np.mean(PTM().classify(noisy).names == name) < 0.9
+    assert np.mean(PTM().classify(model.denoise(noisy, 8).frame).names == name) >= 0.99
+
+
 def test_point_defects_stay_non_crystalline_locally(shipped):
     d = 2.55
     ideal = lattice("fcc", d, 6)
@@ -131,6 +142,8 @@ def test_errors(tmp_path):
         model = Denoiser(species=("Cu",))
         model.trained_ = True
         model.denoise(lattice("fcc", 2.5, 2).replace(species=np.full(32, "Zr")))
+    with pytest.raises(InputError, match="no such model file"):
+        from_file("denoiser-nonexistent")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
     with pytest.raises(InputError, match="not a readable structid model"):

@@ -386,10 +386,11 @@ def _save_atomic(path: Path, state: dict) -> None:
 
 
 def from_file(model: str | Path | None = None) -> Denoiser:
-    """A trained denoiser: the file ``model``, or the shipped ``denoiser-metals``."""
+    """A trained denoiser: the file ``model`` or a shipped model's name
+    (default: the shipped ``denoiser-metals``)."""
     from structid import pretrained
 
-    return Denoiser.load(pretrained.path("denoiser-metals") if model is None else model)
+    return Denoiser.load(pretrained.resolve(model, "denoiser-metals"))
 
 
 class Denoised:

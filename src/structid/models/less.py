@@ -323,7 +323,8 @@ def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def from_file(model: str | Path | None = None, min_confidence: float = 0.0) -> LESS:
-    """A trained LESS model: the file ``model``, or the shipped ``less-8``."""
+    """A trained LESS model: the file ``model`` or a shipped model's name
+    (default: the shipped ``less-8``)."""
     from structid import pretrained
 
-    return LESS.load(pretrained.path("less-8") if model is None else model, min_confidence)
+    return LESS.load(pretrained.resolve(model, "less-8"), min_confidence)

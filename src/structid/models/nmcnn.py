@@ -270,7 +270,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def from_file(model: str | Path | None = None, min_confidence: float = 0.0) -> NMCNN:
-    """A trained NM-CNN: the file ``model``, or the shipped ``nmcnn-metals``."""
+    """A trained NM-CNN: the file ``model`` or a shipped model's name
+    (default: the shipped ``nmcnn-metals``)."""
     from structid import pretrained
 
-    return NMCNN.load(pretrained.path("nmcnn-metals") if model is None else model, min_confidence)
+    return NMCNN.load(pretrained.resolve(model, "nmcnn-metals"), min_confidence)

@@ -21,6 +21,19 @@ def path(name: str) -> Path:
     return matches[0]
 
 
+def resolve(model: str | Path | None, default: str) -> Path:
+    """A model file: ``model`` as given, or the shipped model of that name when no such file
+    exists (``denoiser-dc3``), or the shipped ``default`` when ``model`` is None."""
+    if model is None:
+        return path(default)
+    given = Path(model)
+    if not given.exists() and given.suffix not in MODEL_SUFFIXES and given.name == str(model):
+        known = {p.stem for p in FOLDER.iterdir() if p.suffix in MODEL_SUFFIXES}
+        if str(model) in known:
+            return path(str(model))
+    return given
+
+
 def confusion_markdown(classes: Sequence[str], matrix) -> list[str]:
     """Markdown rows of a confusion matrix (rows: true, columns: predicted)."""
     lines = ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
