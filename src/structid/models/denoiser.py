@@ -182,7 +182,7 @@ class Denoiser:
 
         ``scale``: a fixed first-shell distance in Å. By default it is estimated again from the
         current positions before every iteration, as training estimates it from each noisy
-        cell: the estimate of a noisy frame is 5–10 % short, and keeping it while the noise
+        cell: the estimate of a noisy frame is 7–10 % short, and keeping it while the noise
         goes away shows the model a stretched lattice it never saw (bcc then drifts away)."""
         if not self.trained_:
             raise NotFittedError("this denoiser is not trained yet: call fit() or Denoiser.load()")
