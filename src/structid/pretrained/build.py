@@ -70,17 +70,19 @@ def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm",
     return {f"{label}|{fraction}|{method}": hit / total for (label, fraction, method), (hit, total) in table.items()}
 
 
-def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10, name: str = "nmcnn-metals") -> Path:
+def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10, name: str = "nmcnn-metals",
+                       atoms_per_set: int = 150) -> Path:
     from structid.models.nmcnn import NMCNN
 
     size, architecture = VARIANTS[name]
     start = time.perf_counter()
-    descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size)
+    descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size, atoms_per_set)
     built = time.perf_counter() - start
     model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
     model.fit_maps(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
     accuracy = missing_atoms_accuracy(model, root, seed)
     meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
+            "atoms_per_set": atoms_per_set,
             "sources": sources, "missing_fractions": list(MISSING), "map_seconds": built,
             "held_out_accuracy": accuracy, "machine": platform.platform(),
             "torch_threads": __import__("torch").get_num_threads()}
@@ -109,20 +111,21 @@ def write_card(model, meta: dict, path: Path) -> None:
         f"{', '.join(map(str, TRAIN_FRAMES))} of each run for training, frame "
         f"{HELD_OUT[0]} held out. Every training frame is used with "
         f"{', '.join(f'{int(100 * f)}' for f in MISSING)} % of its atoms removed at random, "
-        f"150 random atoms each: {meta['maps']:,} maps ({history['train_maps']:,} train, "
+        f"{meta.get('atoms_per_set', 150)} random atoms each: {meta['maps']:,} maps ({history['train_maps']:,} train, "
         f"{history['val_maps']:,} validation).",
         "",
         "## Command",
         "```",
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
-        f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']}",
+        f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']} "
+        f"--epochs {meta['epochs']} --atoms-per-set {meta.get('atoms_per_set', 150)}",
         "```",
         "",
         "## Training",
         f"Adam (lr 1e-3, L2 1e-4), batch 128, {meta['epochs']} epochs, class weights 1/frequency, "
         f"seed {meta['seed']}; {history['seconds']:.0f} s of training after {meta['map_seconds']:.0f} s "
         f"of map computation on {meta['machine']} (2 cores, {meta.get('torch_threads', '?')} torch "
-        "thread(s), while MD ran on the other core).",
+        "thread(s)).",
         "",
         "## Metrics",
         f"Validation accuracy: **{100 * history['epochs'][-1]['val_accuracy']:.2f} %**.",
@@ -153,6 +156,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--atoms-per-set", type=int, default=150,
+                        help="nmcnn: random atoms per (training frame, missing fraction)")
     args = parser.parse_args()
     from structid.md.recipes import data_dir
 
@@ -165,7 +170,8 @@ def main() -> None:
 
         print(less8.build(data_dir(args.data_dir), args.seed))
     else:
-        print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name))
+        print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name,
+                                 args.atoms_per_set))
 
 
 if __name__ == "__main__":
