@@ -22,6 +22,9 @@ from structid.models.files import read_model, write_model
 
 FILE_FORMAT = "structid-nmcnn"
 FILE_VERSION = 1
+#: maps per forward pass at inference: small batches keep the activations in the CPU cache
+#: (2 cores: ~11k maps/s at 32-128 maps, ~4k at 4096)
+PREDICT_BATCH = 64
 
 
 ARCHITECTURES = ("paper", "fast")
@@ -151,7 +154,7 @@ class NMCNN:
                 total += float(loss.detach()) * len(idx)
             entry = {"epoch": epoch + 1, "loss": total / max(len(train), 1)}
             if n_val:
-                predicted = _predict(network, x[val], self.batch_size * 8).argmax(axis=1)
+                predicted = _predict(network, x[val], PREDICT_BATCH).argmax(axis=1)
                 entry["val_accuracy"] = float(np.mean(predicted == y[val]))
             history.append(entry)
             if progress:
@@ -160,7 +163,7 @@ class NMCNN:
         self.classes_ = tuple(str(c) for c in classes)
         confusion = None
         if n_val:
-            predicted = _predict(network, x[val], self.batch_size * 8).argmax(axis=1)
+            predicted = _predict(network, x[val], PREDICT_BATCH).argmax(axis=1)
             confusion = np.zeros((len(classes), len(classes)), dtype=int)
             np.add.at(confusion, (y[val], predicted), 1)
         self.history_ = {"epochs": history, "train_maps": int(len(train)), "val_maps": int(n_val),
@@ -189,7 +192,8 @@ class NMCNN:
         import torch
 
         self._check_fitted()
-        return _predict(self.network_, torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)), 4096)
+        return _predict(self.network_, torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)),
+                        PREDICT_BATCH)
 
     def classify(self, frame: Frame, chunk: int = 32768) -> Labels:
         """Label every atom of ``frame``; maps are computed and classified in chunks."""
