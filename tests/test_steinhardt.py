@@ -4,6 +4,7 @@ from scipy.special import sph_harm_y
 
 from conftest import random_triclinic_cell
 from structid.descriptors.steinhardt import Steinhardt
+from structid.errors import InputError
 from structid.frame import Frame
 from structid.lattices import gaussian_noise, lattice, random_rotation
 from structid.neighbors import neighbor_list
@@ -84,3 +85,15 @@ def test_matches_a_literal_implementation_on_random_cells(rng):
 def test_rocksalt_cross_species_equals_all_neighbors():
     q = Steinhardt().compute(lattice("rocksalt", 2.8, 2))
     assert np.allclose(q[:, :6], q[:, 6:])  # every first neighbor is of the other species
+
+
+def test_isolated_atom_is_a_clear_error_and_sparse_frames_stay_finite(rng):
+    # the cutoff holds at least the 4 nearest neighbours, so q_l is always defined ...
+    frame = Frame(positions=rng.random((30, 3)) * 20.0, cell=np.eye(3) * 20.0, pbc=True,
+                  species=np.full(30, "Cu"))
+    assert np.isfinite(Steinhardt(averaged=True).compute(frame)).all()
+    # ... and an atom far from all others is refused instead of given NaN features
+    lone = np.vstack([lattice("fcc", 2.5, 2).positions, [[500.0, 500.0, 500.0]]])
+    isolated = Frame(positions=lone, cell=np.eye(3) * 1000.0, pbc=False, species=np.full(len(lone), "Cu"))
+    with pytest.raises(InputError, match="isolated|too sparse"):
+        Steinhardt().compute(isolated)
