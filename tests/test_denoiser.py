@@ -150,6 +150,16 @@ def test_errors(tmp_path):
         Denoiser.load(bad)
 
 
+def test_species_embedding_trains_on_rocksalt(rng):
+    model = Denoiser(species=("Na", "Cl"), seed=2).fit(["rocksalt", "fcc"], steps=3, batch=2)
+    frame = gaussian_noise(lattice("rocksalt", 2.8, 3), 0.1, 5)
+    swapped = frame.replace(species=np.where(frame.species == "Na", "Cl", "Na"))
+    # the two elements have their own embedding: swapping them changes the displacements
+    assert not np.allclose(model.displacements(frame), model.displacements(swapped), atol=1e-6)
+    with pytest.raises(InputError, match="2 sublattices"):
+        Denoiser(species=("Na",)).fit(["rocksalt"], steps=1)
+
+
 def test_training_resumes_from_a_checkpoint(tmp_path):
     straight = Denoiser(seed=1).fit(["fcc"], steps=6, batch=1)
 

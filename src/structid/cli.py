@@ -675,6 +675,7 @@ def train_denoiser(
     batch: Annotated[int, typer.Option(help="noisy cells per step")] = 4,
     sigma_max: Annotated[float, typer.Option("--sigma-max", help="largest noise, in first-shell distances")] = 0.13,
     checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="checkpoint file: saved every 200 steps, resumed if it exists")] = None,
+    species: Annotated[Optional[str], typer.Option("--species", help="elements with their own embedding, filling each lattice's sublattices in order, e.g. Na,Cl for rocksalt (default: one embedding for every atom)")] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     force: Annotated[bool, typer.Option("--force", help="replace an existing model file")] = False,
 ) -> None:
@@ -686,7 +687,7 @@ def train_denoiser(
     if steps < 1 or batch < 1 or not 0 < sigma_max < 0.5:
         raise InputError("--steps and --batch must be >= 1 and --sigma-max in (0, 0.5)")
     names = [n.strip() for n in lattices.split(",") if n.strip()]
-    model = Denoiser(seed=seed)
+    model = Denoiser(species=[e.strip() for e in species.split(",") if e.strip()] if species else None, seed=seed)
     with _progress() as bar:
         task = bar.add_task("training", total=steps, status="")
         model.fit(names, steps=steps, batch=batch, sigma_max=sigma_max, checkpoint=checkpoint,

@@ -361,10 +361,16 @@ def _training_cells(lattices: Sequence[str], species: tuple[str, ...] | None) ->
 
     cells = []
     for name in lattices:
-        per_cell = len(LATTICES[name].basis)
+        spec = LATTICES[name]
+        per_cell = len(spec.basis)
+        n_sub = len(spec.species)
+        if species is not None and len(species) < n_sub:
+            raise InputError(f"lattice {name} has {n_sub} sublattices but the denoiser knows "
+                             f"{len(species)} species ({', '.join(species)})")
         for n_atoms in (150, 300):
             n = max(2, round((n_atoms / per_cell) ** (1 / 3)))
-            frame = lattice(name, 1.0, (n, n, n))
+            # the model's species fill the sublattices in order (rocksalt with (Na, Cl): Na, Cl)
+            frame = lattice(name, 1.0, (n, n, n), species=species[:n_sub] if species else None)
             if species is None:
                 frame = frame.replace(species=np.full(len(frame), "X"))
             cells.append(frame)
