@@ -13,7 +13,7 @@ from structid.errors import InputError
 from structid.io.readers import open_trajectory
 from structid.labels import CODE
 from structid.md.engine import LammpsRunError
-from structid.md.recipes import execute, plan
+from structid.md.recipes import execute, execute_isolated, plan
 from structid.md.systems import SYSTEMS
 
 
@@ -107,7 +107,7 @@ def test_lammps_error_names_the_run_and_leaves_nothing(tmp_path):
 def test_md_cli_bad_input():
     result = run_cli("md", "run", "nope")
     assert result.returncode == 2 and result.stderr.strip() == (
-        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench, interface")
+        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench, interface, extension")
     assert "al" in run_cli("md", "list").stdout
 
 
@@ -164,3 +164,18 @@ def test_interface_run_labels_crystal_slab_and_margin_per_atom(tmp_path):
     assert set(names[outer]) == {"rocksalt"}
     assert set(names[inner]) == {"amorphous"}
     assert set(names) == {"rocksalt", "amorphous", "unknown"}
+
+
+def test_extension_recipe_makes_graphite_that_ptm_recognises(tmp_path):
+    from structid.classical import PTM
+
+    runs = plan("extension", quick=True)
+    assert [(r.system.name, r.meta["th"]) for r in runs] == [("graphite", 0.1), ("graphite", 0.25), ("graphite", 0.5)]
+    spec = {"recipe": "extension", "systems": None, "temps": None, "n_atoms": None, "quick": True, "seed": 0}
+    execute_isolated(runs[0], tmp_path, spec)
+    dump, meta_path = runs[0].paths(tmp_path)
+    meta = json.loads(meta_path.read_text())
+    frame = list(open_trajectory(dump))[-1]
+    assert meta["frames"][-1]["label"] == "graphite" and set(frame.species) == {"C"}
+    assert 300 < meta["frames"][-1]["T_K"] < 700  # 0.1 x 4500 K
+    assert PTM().classify(frame).fractions().get("graphite", 0) > 0.9
