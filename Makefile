@@ -23,6 +23,10 @@ demo: $(STAMP)
 		--fractions-csv examples/grains.fractions.csv --plot examples/grains.fractions.png
 	$(BIN)/structid classify examples/grains.lammpstrj --method nmcnn --min-confidence 0.8 \
 		--force -o examples/grains.nmcnn.extxyz --plot examples/grains.nmcnn.png
+	$(BIN)/structid classify examples/grains.lammpstrj --method ptm --denoise 8 \
+		--force -o examples/grains.denoised-ptm.extxyz
+	$(BIN)/structid classify examples/grains.lammpstrj --method less \
+		--force -o examples/grains.less.extxyz
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
