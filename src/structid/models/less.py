@@ -3,6 +3,10 @@
 Level 0: for every class a one-vs-rest group of scikit-learn models (by default Bagging,
 AdaBoost, ExtraTrees, RadiusNeighbors) gives k-fold out-of-fold scores; level 1: a LightGBM
 model on the out-of-fold score matrix, whose softmax output is the class probability.
+
+Extension to a new class (:meth:`LESS.extend`) needs no old training data: every class keeps a
+Gaussian mixture of its features, old classes are sampled from it where the model is confident,
+and only the new class's one-vs-rest models, the shared models and the meta-model are fitted.
 """
 
 from __future__ import annotations
@@ -88,7 +92,6 @@ class LESS:
 
     def fit_features(self, x: np.ndarray, labels: Sequence[str]) -> LESS:
         """Train on a feature matrix (n, n_features) and structure names."""
-        import lightgbm
         from sklearn.model_selection import StratifiedKFold
 
         labels = np.asarray(labels, dtype=str)
@@ -106,9 +109,7 @@ class LESS:
         for train, test in folds.split(x, y):
             scores[test] = _scores(_level0(x[train], y[train], len(classes), bases), x[test], len(classes))
         self.level0_ = _level0(x, y, len(classes), bases)
-        self.meta_ = lightgbm.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15,
-                                             random_state=self.seed, verbose=-1)
-        self.meta_.fit(scores, y)
+        self.meta_ = _meta_model(self.seed).fit(scores, y)
         self.classes_ = tuple(str(c) for c in classes)
         self.stats_ = {str(c): _class_statistics(x[y == k], self.seed) for k, c in enumerate(classes)}
         self.history_ = {"samples": int(len(x)), "seconds": time.perf_counter() - start,
@@ -185,11 +186,7 @@ class LESS:
         folds = StratifiedKFold(self.n_folds, shuffle=True, random_state=self.seed)
         for train, test in folds.split(x, y):
             scores[np.ix_(test, fresh)] = _scores(refitted(x[train], y[train])[0], x[test], m + 1)[:, fresh]
-        import lightgbm
-
-        meta = lightgbm.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15,
-                                       random_state=self.seed, verbose=-1).fit(scores, y)
-        self.level0_, self.meta_ = level0, meta
+        self.level0_, self.meta_ = level0, _meta_model(self.seed).fit(scores, y)
         self.classes_ = (*self.classes_, new_label)
         self.stats_[new_label] = _class_statistics(new, self.seed)
         self.history_ = {**self.history_, "extended": {"label": new_label, "n_per_class": n_per_class,
@@ -264,6 +261,14 @@ def _level0(x: np.ndarray, y: np.ndarray, n_classes: int, bases: Sequence[BaseMo
         else:
             fitted.append((None, _fit_quiet(base.factory(), xb, yb)))
     return fitted
+
+
+def _meta_model(seed: int):
+    """The level-1 model: LightGBM on the level-0 score matrix (softmax probabilities)."""
+    import lightgbm
+
+    return lightgbm.LGBMClassifier(n_estimators=100, learning_rate=0.1, num_leaves=15,
+                                   random_state=seed, verbose=-1)
 
 
 def _fit_quiet(model, x: np.ndarray, y: np.ndarray):
