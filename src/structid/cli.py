@@ -600,8 +600,10 @@ def train_nmcnn(
         model.fit_maps(all_maps, all_labels, progress=lambda e: bar.update(
             task, advance=1, status=f"loss {e['loss']:.3f} val {e.get('val_accuracy', float('nan')):.4f}"))
     history = model.history_
-    out.print(f"validation accuracy {history['epochs'][-1].get('val_accuracy', float('nan')):.4f} "
-              f"({history['val_maps']} maps, {history['seconds']:.0f} s)")
+    best = history["epochs"][history["best_epoch"] - 1]
+    out.print(f"validation accuracy {best.get('val_accuracy', float('nan')):.4f} at epoch "
+              f"{history['best_epoch']}, whose weights are kept ({history['val_maps']} maps, "
+              f"{history['seconds']:.0f} s)")
     confusion = Table("true \\ predicted", *model.classes_)
     for name, row in zip(model.classes_, history["confusion"] or []):
         confusion.add_row(name, *map(str, row))

@@ -7,6 +7,8 @@ names, the descriptor parameters and the training record.
 
 from __future__ import annotations
 
+import copy
+
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,7 +139,11 @@ class NMCNN:
         optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate,
                                      weight_decay=self.weight_decay)
         loss_fn = nn.CrossEntropyLoss(weight=class_weight)
-        history = []
+        # cosine decay to 5 % over all batches: the last epochs refine instead of jumping
+        batches = self.epochs * max(1, -(-len(train) // self.batch_size))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda k: 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(k / batches, 1.0))))
+        history, best = [], (-1.0, None, 0)
         start = time.perf_counter()
         for epoch in range(self.epochs):
             network.train()
@@ -151,14 +157,19 @@ class NMCNN:
                 loss = loss_fn(network(x[idx]), target[idx])
                 loss.backward()
                 optimizer.step()
+                schedule.step()
                 total += float(loss.detach()) * len(idx)
             entry = {"epoch": epoch + 1, "loss": total / max(len(train), 1)}
             if n_val:
                 predicted = _predict(network, x[val], PREDICT_BATCH).argmax(axis=1)
                 entry["val_accuracy"] = float(np.mean(predicted == y[val]))
+                if entry["val_accuracy"] > best[0]:
+                    best = (entry["val_accuracy"], copy.deepcopy(network.state_dict()), epoch + 1)
             history.append(entry)
             if progress:
                 progress(entry)
+        if best[1] is not None:  # keep the epoch that validated best
+            network.load_state_dict(best[1])
         self.network_ = network.eval()
         self.classes_ = tuple(str(c) for c in classes)
         confusion = None
@@ -166,7 +177,8 @@ class NMCNN:
             predicted = _predict(network, x[val], PREDICT_BATCH).argmax(axis=1)
             confusion = np.zeros((len(classes), len(classes)), dtype=int)
             np.add.at(confusion, (y[val], predicted), 1)
-        self.history_ = {"epochs": history, "train_maps": int(len(train)), "val_maps": int(n_val),
+        self.history_ = {"epochs": history, "best_epoch": best[2] or len(history),
+                         "train_maps": int(len(train)), "val_maps": int(n_val),
                          "seconds": time.perf_counter() - start,
                          "confusion": None if confusion is None else confusion.tolist(),
                          "class_counts": dict(zip(self.classes_, np.bincount(y).tolist()))}

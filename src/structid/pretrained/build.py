@@ -93,6 +93,7 @@ def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10, name: str = 
 
 def write_card(model, meta: dict, path: Path) -> None:
     history = model.history_
+    best = history.get("best_epoch", len(history["epochs"]))
     classes = list(model.classes_)
     confusion = np.array(history["confusion"])
     lines = [
@@ -122,13 +123,14 @@ def write_card(model, meta: dict, path: Path) -> None:
         "```",
         "",
         "## Training",
-        f"Adam (lr 1e-3, L2 1e-4), batch 128, {meta['epochs']} epochs, class weights 1/frequency, "
+        f"Adam (lr 1e-3, cosine decay to 5 %, L2 1e-4), batch 128, {meta['epochs']} epochs, class weights 1/frequency, "
         f"seed {meta['seed']}; {history['seconds']:.0f} s of training after {meta['map_seconds']:.0f} s "
         f"of map computation on {meta['machine']} (2 cores, {meta.get('torch_threads', '?')} torch "
         "thread(s)).",
         "",
         "## Metrics",
-        f"Validation accuracy: **{100 * history['epochs'][-1]['val_accuracy']:.2f} %**.",
+        f"Validation accuracy: **{100 * history['epochs'][best - 1]['val_accuracy']:.2f} %** "
+        f"(epoch {best}, whose weights are kept).",
         "",
         "Validation confusion matrix (rows: true, columns: predicted):",
         "",
