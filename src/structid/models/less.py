@@ -308,13 +308,17 @@ def _class_statistics(x: np.ndarray, seed: int) -> dict:
 
 def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
     """(n, n_classes * n_bases) level-0 score matrix, the meta-model's input."""
+    import os
     import warnings
+    from concurrent.futures import ThreadPoolExecutor
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # scikit-learn's trees predict on one thread and release the GIL: run models side by side
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            probas = list(pool.map(lambda model: model.predict_proba(x), [m for _, m in level0]))
     columns = []
-    for c, model in level0:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            proba = model.predict_proba(x)
+    for (c, model), proba in zip(level0, probas):
         classes = list(model.classes_)
         if c is None:
             full = np.zeros((len(x), n_classes))
