@@ -33,6 +33,10 @@ err = Console(stderr=True)
 
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help="input format (lammps-dump or any ASE format); detected from the name when omitted")]
 TypesOpt = Annotated[Optional[str], typer.Option("--types", help="LAMMPS type to element, e.g. 1=Cu,2=Zr")]
+# options shared by the `train` commands
+LabelColumnOpt = Annotated[Optional[str], typer.Option("--label-column", help="per-atom label column (names, or vocabulary ids such as structure_id)")]
+SeedOpt = Annotated[int, typer.Option(help="random seed")]
+ReplaceModelOpt = Annotated[bool, typer.Option("--force", help="replace an existing model file")]
 
 
 def _types(text: str | None) -> dict[int, str] | None:
@@ -525,6 +529,11 @@ def _channel_weights(text: str | None) -> list[dict[str, float]]:
     return channels
 
 
+def _refuse_existing_model(output: str, force: bool) -> None:
+    if Path(output).exists() and not force:
+        raise InputError(f"{output}: already exists; pass --force to replace it")
+
+
 def _labelled_frames(files: list[str], label_column: str | None, types: str | None):
     """(frame, per-atom names) of every frame of ``LABEL=FILE`` specs, or of ``FILE`` specs
     labelled by ``label_column`` (names, or vocabulary ids such as ``structure_id``)."""
@@ -558,7 +567,7 @@ def _labelled_frames(files: list[str], label_column: str | None, types: str | No
 def train_nmcnn(
     files: Annotated[list[str], typer.Argument(help="LABEL=FILE (every atom of every frame has LABEL), or FILE with --label-column")],
     output: Annotated[str, typer.Option("--output", "-o", help="model file to write")] = "nmcnn.pt",
-    label_column: Annotated[Optional[str], typer.Option("--label-column", help="per-atom label column (names, or vocabulary ids such as structure_id)")] = None,
+    label_column: LabelColumnOpt = None,
     channels: Annotated[Optional[str], typer.Option("--channels", help="extra map channels: SPECIES=WEIGHT pairs, ';' between channels, e.g. Cu=1,Zr=-1")] = None,
     epochs: Annotated[int, typer.Option(help="training epochs")] = 10,
     missing: Annotated[float, typer.Option(help="augment: copies with 0..MISSING of the atoms removed (steps of 0.1)")] = 0.0,
@@ -566,8 +575,8 @@ def train_nmcnn(
     atoms_per_frame: Annotated[int, typer.Option(help="random atoms used per frame and augmentation")] = 500,
     map_size: Annotated[int, typer.Option("--map-size", help="N of the N x N Neighbors Map")] = 32,
     architecture: Annotated[str, typer.Option(help="paper (Appendix A) or fast")] = "paper",
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="replace an existing model file")] = False,
+    seed: SeedOpt = 0,
+    force: ReplaceModelOpt = False,
     types: TypesOpt = None,
 ) -> None:
     """Train a Neighbors Map + CNN classifier; prints validation accuracy and confusion matrix."""
@@ -575,8 +584,7 @@ def train_nmcnn(
     from structid.models.nmcnn import NMCNN
     from structid.models.training import augmented
 
-    if Path(output).exists() and not force:
-        raise InputError(f"{output}: already exists; pass --force to replace it")
+    _refuse_existing_model(output, force)
     if not 0 <= missing < 1:
         raise InputError(f"--missing must be in [0, 1), got {missing}")
     descriptor = NeighborsMap(size=map_size, scale="auto", channel_weights=_channel_weights(channels))
@@ -616,21 +624,22 @@ def train_nmcnn(
 def train_less(
     files: Annotated[list[str], typer.Argument(help="LABEL=FILE or FILE with --label-column; with --extend: frames of the new class")],
     output: Annotated[str, typer.Option("--output", "-o", help="model file to write")] = "less.pkl",
-    label_column: Annotated[Optional[str], typer.Option("--label-column", help="per-atom label column (names, or vocabulary ids such as structure_id)")] = None,
+    label_column: LabelColumnOpt = None,
     extend: Annotated[Optional[str], typer.Option("--extend", help="trained LESS model to extend with a new class (see --add)")] = None,
     add: Annotated[Optional[str], typer.Option("--add", help="with --extend: name of the new class, e.g. graphite")] = None,
-    per_class: Annotated[int, typer.Option("--per-class", help="atoms per class (training: at most; --extend: sampled old + new)")] = 4000,
+    per_class: Annotated[Optional[int], typer.Option("--per-class", help="atoms per class (training: at most, default 4000; --extend: vectors sampled per old class and new atoms used, default 600)")] = None,
     paper_features: Annotated[bool, typer.Option("--paper-features", help="the paper's 12 features only (no averaged q̄_l)")] = False,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="replace an existing model file")] = False,
+    seed: SeedOpt = 0,
+    force: ReplaceModelOpt = False,
     types: TypesOpt = None,
 ) -> None:
     """Train a LESS stacked classifier on Steinhardt features, or extend one with a new class."""
     from structid.descriptors.steinhardt import Steinhardt
-    from structid.models.less import LESS
+    from structid.models.less import EXTEND_PER_CLASS, LESS
 
-    if Path(output).exists() and not force:
-        raise InputError(f"{output}: already exists; pass --force to replace it")
+    _refuse_existing_model(output, force)
+    if per_class is None:
+        per_class = EXTEND_PER_CLASS if extend is not None else 4000
     if per_class < 10:
         raise InputError(f"--per-class must be at least 10, got {per_class}")
     if (extend is None) != (add is None):
@@ -651,7 +660,7 @@ def train_less(
         features = Steinhardt(averaged=not paper_features)
         xs, ys = [], []
         for frame, names in _labelled_frames(files, label_column, types):
-            keep = ~np.isin(names, ("unknown",))
+            keep = names != "unknown"
             xs.append(features.compute(frame)[keep])
             ys.append(names[keep])
         if not xs:
@@ -678,14 +687,13 @@ def train_denoiser(
     sigma_max: Annotated[float, typer.Option("--sigma-max", help="largest noise, in first-shell distances")] = 0.13,
     checkpoint: Annotated[Optional[str], typer.Option("--checkpoint", help="checkpoint file: saved every 200 steps, resumed if it exists")] = None,
     species: Annotated[Optional[str], typer.Option("--species", help="elements with their own embedding, filling each lattice's sublattices in order, e.g. Na,Cl for rocksalt (default: one embedding for every atom)")] = None,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    force: Annotated[bool, typer.Option("--force", help="replace an existing model file")] = False,
+    seed: SeedOpt = 0,
+    force: ReplaceModelOpt = False,
 ) -> None:
     """Train a score-based denoiser on ideal lattices (Algorithm 2)."""
     from structid.models.denoiser import Denoiser
 
-    if Path(output).exists() and not force:
-        raise InputError(f"{output}: already exists; pass --force to replace it")
+    _refuse_existing_model(output, force)
     if steps < 1 or batch < 1 or not 0 < sigma_max < 0.5:
         raise InputError("--steps and --batch must be >= 1 and --sigma-max in (0, 0.5)")
     names = [n.strip() for n in lattices.split(",") if n.strip()]

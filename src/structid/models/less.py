@@ -26,6 +26,8 @@ from structid.models.files import read_model, write_model
 
 FILE_FORMAT = "structid-less"
 FILE_VERSION = 2  # 2: class statistics are Gaussian mixtures
+#: vectors sampled per old class (and new atoms used) when adding a class
+EXTEND_PER_CLASS = 600
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class LESS:
         out = np.concatenate(accepted) if total else stats["mean"][None, :]
         return out[rng.integers(len(out), size=n)] if len(out) < n else out[:n]
 
-    def extend(self, frames: Sequence[Frame], new_label: str, n_per_class: int = 600,
+    def extend(self, frames: Sequence[Frame], new_label: str, n_per_class: int = EXTEND_PER_CLASS,
                seed: int | None = None) -> LESS:
         """Add a class from a few frames (at most ``n_per_class`` of their atoms are used).
 
@@ -303,7 +305,7 @@ def _class_statistics(x: np.ndarray, seed: int) -> dict:
     n_components = int(np.clip(len(x) // 100, 1, 8))
     mixture = GaussianMixture(n_components, covariance_type="full", reg_covar=1e-6,
                               random_state=seed).fit(x[:, active])
-    return {"mean": x.mean(axis=0), "active": active, "mixture": mixture, "count": int(len(x))}
+    return {"mean": x.mean(axis=0), "active": active, "mixture": mixture}
 
 
 def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:

@@ -8,7 +8,6 @@ names, the descriptor parameters and the training record.
 from __future__ import annotations
 
 import copy
-
 import time
 from collections.abc import Sequence
 from pathlib import Path

@@ -153,7 +153,9 @@ def write_card(model, meta: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="rebuild a shipped model")
-    parser.add_argument("name", choices=sorted(VARIANTS) + ["less-8", "denoiser-metals", "denoiser-dc3"])
+    from structid.pretrained.denoisers import LATTICE_SETS
+
+    parser.add_argument("name", choices=sorted(VARIANTS) + ["less-8", *LATTICE_SETS])
     parser.add_argument("--steps", type=int, default=6000, help="denoisers: optimisation steps")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
