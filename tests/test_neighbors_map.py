@@ -60,6 +60,15 @@ def test_matches_literal_definition_on_random_cells(rng):
             assert np.allclose(maps[i, 1], expected1, rtol=1e-5)
 
 
+
+def test_other_gamma_and_beta_match_literal_definition(rng):
+    # gamma = 2 has its own fast path; other exponents take the general one
+    cell = random_triclinic_cell(rng, 8.0)
+    frame = Frame(positions=rng.random((30, 3)) @ cell, cell=cell, pbc=True, species=["Cu"] * 30)
+    maps = NeighborsMap(size=10, r_cut=4.0, gamma=1.5, beta=2.0).compute(frame)
+    for i in (0, 11, 29):
+        assert np.allclose(maps[i, 0], reference_map(frame, i, 4.0, size=10, gamma=1.5, beta=2.0), rtol=1e-5)
+
 def test_invariant_to_rotation_translation_and_order(rng):
     frame = gaussian_noise(lattice("bcc", 2.5, 4), 0.1, rng)
     nm = NeighborsMap(r_cut=5.0)
@@ -124,6 +133,15 @@ def test_chunks_equal_whole(rng):
     whole = nm.compute(frame)
     parts = np.concatenate([m for _, m in nm.iter_chunks(frame, chunk=37)])
     assert np.array_equal(whole, parts)
+    # a reused buffer is cleared between blocks: balls of fewer than N atoms (a short r_cut
+    # on a frame with vacancies) leave zero pixels that must not keep an earlier atom's values
+    sparse = frame.select(np.sort(rng.choice(len(frame), len(frame) * 2 // 3, replace=False)))
+    small = NeighborsMap(r_cut=4.0)
+    whole = small.compute(sparse)
+    assert (whole == 0).any()
+    reused = [(atoms, m.copy()) for atoms, m in small.iter_chunks(sparse, chunk=20, reuse=True)]
+    assert np.array_equal(np.concatenate([m for _, m in reused]), whole)
+    assert np.array_equal(np.concatenate([a for a, _ in reused]), np.arange(len(sparse)))
 
 
 def test_nmap_cli_renders_png(tmp_path):

@@ -16,6 +16,17 @@ def test_network_matches_the_paper():
     assert sum(p.numel() for p in net.parameters()) == 26490
 
 
+def test_pool_first_has_the_same_layers_and_a_smaller_first_feature_map():
+    paper, early = build_network(1, 2), build_network(1, 2, "pool-first")
+    x = torch.zeros(2, 1, 32, 32)
+    paper(x), early(x)
+    assert [p.shape for p in paper.parameters()] == [p.shape for p in early.parameters()]
+    # the 16->32 convolution sees 32x32 pixels in the paper's network, 16x16 in pool-first
+    assert paper[:4](x).shape[-1] == 32 and early[:5](x).shape[-1] == 16
+    with pytest.raises(InputError, match="architecture"):
+        build_network(1, 2, "huge")
+
+
 @pytest.fixture(scope="module")
 def tiny_model():
     rng = np.random.default_rng(3)
@@ -92,3 +103,30 @@ def test_train_cli_and_classify_with_the_model(tmp_path):
     assert result.returncode == 0, result.stderr
     bad = run_cli("train", "nmcnn", f"fcx={tmp_path / 'fcc.extxyz'}", "-o", tmp_path / "x.pt")
     assert bad.returncode == 2 and "unknown structure name 'fcx'" in bad.stderr
+
+
+def test_frozen_inference_network_matches_the_trained_one(tiny_model):
+    from structid.models.nmcnn import _predict
+
+    maps = np.concatenate([tiny_model.descriptor.compute(gaussian_noise(lattice(n, 2.7, 3), 0.08, 11))
+                           for n in ("fcc", "bcc")])
+    frozen = tiny_model.predict_proba(maps)
+    assert isinstance(tiny_model._frozen, torch.jit.ScriptModule)  # the frozen graph really ran
+    eager = _predict(tiny_model.network_, torch.from_numpy(maps), 64)
+    assert np.allclose(frozen, eager, atol=1e-5)
+    assert np.array_equal(frozen.argmax(1), eager.argmax(1))
+
+
+def test_batches_and_threads_do_not_change_predictions(tiny_model):
+    from structid.models.nmcnn import _predict
+
+    x = torch.from_numpy(tiny_model.descriptor.compute(gaussian_noise(lattice("bcc", 2.5, 3), 0.1, 4)))
+    whole = _predict(tiny_model.network_, x, 10_000)
+    assert np.allclose(_predict(tiny_model.network_, x, 7), whole, atol=1e-6)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert np.allclose(_predict(tiny_model.network_, x, 7), whole, atol=1e-6)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.get_num_threads() == threads

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
@@ -84,19 +84,11 @@ def neighbor_list(frame: Frame, cutoff: float) -> NeighborList:
     i, j, shifts, vectors = calculator.compute(
         points=points, box=box, periodic=frame.pbc.tolist(), quantities="ijSD", copy=True
     )
-    i = i.astype(np.int64)
     distances = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
     order, offsets = _order_by_atom_then_distance(i, distances, n)
-    i, j, shifts, vectors, distances = (a[order] for a in (i, j, shifts, vectors, distances))
-    return NeighborList(
-        i=i,
-        j=j.astype(np.int64),
-        shifts=shifts.astype(np.int64),
-        vectors=vectors,
-        distances=distances,
-        offsets=offsets,
-        cutoff=float(cutoff),
-    )
+    i, j, shifts, vectors, distances = _gather_pairs(order, i, j, shifts, vectors, distances)
+    return NeighborList(i=i, j=j, shifts=shifts, vectors=vectors, distances=distances,
+                        offsets=offsets, cutoff=float(cutoff))
 
 
 def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None) -> NearestNeighbors:
@@ -140,7 +132,7 @@ def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None) 
     )
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _order_by_atom_then_distance(i: np.ndarray, d: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Permutation grouping pairs by ``i`` (counting sort), each group by distance, and the
     group offsets. Ties keep their input order."""
@@ -155,7 +147,7 @@ def _order_by_atom_then_distance(i: np.ndarray, d: np.ndarray, n: int) -> tuple[
     for p in range(m):
         order[fill[i[p]]] = p
         fill[i[p]] += 1
-    for a in range(n):
+    for a in prange(n):  # groups are independent: sorted in parallel
         start, stop = offsets[a], offsets[a + 1]
         if stop - start > 48:
             # long groups (large cutoffs): a stable O(k log k) sort
@@ -171,6 +163,27 @@ def _order_by_atom_then_distance(i: np.ndarray, d: np.ndarray, n: int) -> tuple[
                 y -= 1
             order[y + 1] = key
     return order, offsets
+
+
+@njit(cache=True, parallel=True)
+def _gather_pairs(order, i, j, shifts, vectors, distances):
+    """The pair arrays in ``order``, indices as int64: one parallel pass instead of five
+    NumPy gathers and casts (a third of the list's time on 100k atoms)."""
+    m = len(order)
+    i_out = np.empty(m, dtype=np.int64)
+    j_out = np.empty(m, dtype=np.int64)
+    s_out = np.empty((m, 3), dtype=np.int64)
+    v_out = np.empty((m, 3), dtype=np.float64)
+    d_out = np.empty(m, dtype=np.float64)
+    for p in prange(m):
+        q = order[p]
+        i_out[p] = i[q]
+        j_out[p] = j[q]
+        d_out[p] = distances[q]
+        for c in range(3):
+            s_out[p, c] = shifts[q, c]
+            v_out[p, c] = vectors[q, c]
+    return i_out, j_out, s_out, v_out, d_out
 
 
 def _initial_radius(frame: Frame, k: int) -> float:

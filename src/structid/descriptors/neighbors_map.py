@@ -148,24 +148,39 @@ class NeighborsMap:
         return parts[0]
 
     def iter_chunks(
-        self, frame: Frame, chunk: int = 65536, atoms: np.ndarray | None = None
+        self, frame: Frame, chunk: int = 65536, atoms: np.ndarray | None = None,
+        reuse: bool = False,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(atom_indices, maps)`` blocks of at most ``chunk`` atoms (bounded memory)."""
+        """Yield ``(atom_indices, maps)`` blocks of at most ``chunk`` atoms (bounded memory).
+
+        With ``reuse``, every block is written into the same array (valid until the next block
+        is requested): fresh memory for each block costs page faults, 0.5 s per 100k maps.
+        """
         nl, r_cut, scale = self.prepare(frame)
         weights = self.weights(frame)
         atoms = np.arange(len(frame)) if atoms is None else np.asarray(atoms, dtype=np.int64)
         inside = nl.distances < r_cut
+        vectors = nl.vectors / scale
+        buffer = None
         for start in range(0, len(atoms), chunk):
             block = atoms[start:start + chunk]
-            maps = np.zeros((len(block), self.channels, self.size, self.size), dtype=np.float32)
-            _fill_maps(block, nl.offsets, nl.j, nl.vectors / scale, inside, weights,
+            shape = (len(block), self.channels, self.size, self.size)
+            if reuse and buffer is not None and len(buffer) >= len(block):
+                maps = buffer[:len(block)]
+                maps.fill(0.0)
+            else:
+                maps = buffer = np.zeros(shape, dtype=np.float32)
+            _fill_maps(block, nl.offsets, nl.j, vectors, inside, weights,
                        self.size, self.gamma, self.beta, maps)
             yield block, maps
 
 
 @njit(cache=True, inline="always")
 def _pixel(d2, gamma):
-    # d^-gamma from the squared distance; coincident atoms are clamped, not infinite
+    # d^-gamma from the squared distance; coincident atoms are clamped, not infinite.
+    # The default gamma = 2 is a division: a pow() per pixel took a third of the map time.
+    if gamma == 2.0:
+        return 1.0 / max(d2, 1e-12)
     return max(d2, 1e-12) ** (-0.5 * gamma)
 
 
@@ -187,6 +202,7 @@ def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, o
         keys = np.empty(biggest, dtype=np.int64)
         d2 = np.empty(biggest)
         who = np.empty(biggest, dtype=np.int64)
+        slot_of_rank = np.empty(biggest, dtype=np.int64)
         for a in range(b * n // n_blocks, (b + 1) * n // n_blocks):
             i = atoms[a]
             start = offsets[i]
@@ -215,18 +231,18 @@ def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, o
                     who[q] = j[start + other]
                     keys[q] = (np.int64(np.float32(d2[q]).view(np.int32)) << 32) | q
                     q += 1
-                # insertion sort: the ~40 keys of a row are sorted faster than by quicksort
-                for x in range(1, q):
+                # rank of each key = how many keys are smaller (keys are unique): a branch-free
+                # double loop the compiler vectorizes, faster than sorting the ~40 keys of a row
+                for x in range(q):
                     key = keys[x]
-                    y = x - 1
-                    while y >= 0 and keys[y] > key:
-                        keys[y + 1] = keys[y]
-                        y -= 1
-                    keys[y + 1] = key
+                    rank = 0
+                    for y in range(q):
+                        rank += keys[y] < key
+                    slot_of_rank[rank] = x
                 alpha = max(rk2, 1e-12) ** (-0.5 / beta)
                 jk = j[start + k - 1]
                 for nidx in range(min(q, size)):
-                    slot = keys[nidx] & 0xFFFFFFFF
+                    slot = slot_of_rank[nidx]
                     p = _pixel(d2[slot], gamma)
                     for c in range(weights.shape[0]):
                         out[a, c, k, nidx] = alpha * weights[c, jk] * weights[c, who[slot]] * p

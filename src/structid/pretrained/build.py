@@ -27,7 +27,7 @@ HELD_OUT = (3,)
 
 
 #: shipped NM-CNN variants: map size and network
-VARIANTS = {"nmcnn-metals": (32, "paper"), "nmcnn-metals-fast": (16, "fast")}
+VARIANTS = {"nmcnn-metals": (32, "pool-first"), "nmcnn-metals-paper": (32, "paper")}
 
 
 def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set: int = 150):
@@ -102,7 +102,8 @@ def write_card(model, meta: dict, path: Path) -> None:
         f"Neighbors Map ({meta['map_size']}x{meta['map_size']}, one geometric channel, distances in "
         "units of the frame's median nearest-neighbour distance) + "
         + ("the CNN of Allera et al. 2023, Appendix A (26.6k parameters)." if meta["architecture"] == "paper"
-           else "structid's `fast` CNN (pooling before each wide convolution, 17k parameters)."),
+           else "the CNN of Allera et al. 2023, Appendix A, with its max-pool moved after the first "
+           "convolution (`pool-first`: same layers and 26.6k parameters, 2.2x fewer multiply-adds)."),
         "",
         f"**Classes**: {', '.join(classes)}.",
         "",
