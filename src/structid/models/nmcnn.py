@@ -28,26 +28,37 @@ FILE_VERSION = 1
 PREDICT_BATCH = 64
 
 
-ARCHITECTURES = ("paper", "pool-first")
+#: the paper's five convolutions, varied only in where the max-pool sits and which of the
+#: 3x3 convolutions (2nd, 3rd or 4th) has stride 2: (pool after conv 1 or 2, strided conv)
+ARCHITECTURES = {"paper": (2, 4), "pool-first": (1, 4), "pool-first-s3": (1, 3), "pool-first-s2": (1, 2)}
 
 
 def build_network(channels: int, n_classes: int, architecture: str = "paper"):
-    """The CNN of Appendix A (``paper``, ~26.6k parameters for 32x32 maps), or ``pool-first``:
-    the same layers and parameters with the max-pool moved from after the second convolution
-    to after the first, so that the 16->32 convolution runs on 16x16 instead of 32x32 pixels
-    (2.2x fewer multiply-adds; the comparison at equal training is in docs/nmcnn.md)."""
+    """The CNN of Appendix A (``paper``, ~26.6k parameters for 32x32 maps) or a variant with
+    the same layers and parameters but fewer multiply-adds per map (32x32 maps):
+
+    * ``paper``: Conv 16@5x5, Conv 32@3x3, MaxPool 2, Conv 16@3x3, Conv 16@3x3 stride 2,
+      Conv 32@2x2 stride 2, Dense 24, BatchNorm, Dense: 6.5 M;
+    * ``pool-first``: the max-pool right after the first convolution: 2.9 M;
+    * ``pool-first-s3`` / ``-s2``: and the stride 2 moved from the 4th convolution to the 3rd
+      (2.1 M) or the 2nd (1.2 M).
+
+    The comparison at equal training is in docs/nmcnn.md.
+    """
     from torch import nn
 
     if architecture not in ARCHITECTURES:
         raise InputError(f"unknown architecture {architecture!r}; choose {', '.join(ARCHITECTURES)}")
-    first = [nn.Conv2d(channels, 16, 5, padding=2), nn.ReLU()]
-    second = [nn.Conv2d(16, 32, 3, padding=1), nn.ReLU()]
-    pool = [nn.MaxPool2d(2)]
-    head = first + second + pool if architecture == "paper" else first + pool + second
+    pool_after, strided = ARCHITECTURES[architecture]
+    shapes = [(channels, 16, 5), (16, 32, 3), (32, 16, 3), (16, 16, 3)]
+    layers: list = []
+    for k, (c_in, c_out, size) in enumerate(shapes, start=1):
+        stride = 2 if k == strided else 1
+        layers += [nn.Conv2d(c_in, c_out, size, stride=stride, padding=size // 2), nn.ReLU()]
+        if k == pool_after:
+            layers.append(nn.MaxPool2d(2))
     return nn.Sequential(
-        *head,
-        nn.Conv2d(32, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
+        *layers,
         nn.Conv2d(16, 32, 2, stride=2), nn.ReLU(),
         nn.Flatten(),
         nn.Dropout(0.5),
@@ -69,7 +80,7 @@ class NMCNN:
         min_confidence: atoms whose top probability is below this get ``unknown``.
         seed: random seed (split, initial weights, batches).
         threads: torch CPU threads (default: torch's choice).
-        architecture: ``paper`` (Appendix A) or ``pool-first`` (see :func:`build_network`).
+        architecture: ``paper`` (Appendix A) or a lighter variant (see :func:`build_network`).
     """
 
     name = "nmcnn"
