@@ -22,7 +22,7 @@ from structid.pretrained import FOLDER, confusion_markdown
 NMCNN_SYSTEMS = ["al", "ar", "fe", "mg", "ti", "si", "ge"]
 NMCNN_CLASSES = {"fcc", "bcc", "hcp", "cd", "liquid"}
 MISSING = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-TRAIN_FRAMES = (0, 2)
+TRAIN_FRAMES = (0, 1, 2)
 HELD_OUT = (3,)
 
 
