@@ -574,7 +574,7 @@ def train_nmcnn(
     noise: Annotated[float, typer.Option(help="augment: Gaussian noise (in nearest-neighbour distances) on half of the atoms")] = 0.0,
     atoms_per_frame: Annotated[int, typer.Option(help="random atoms used per frame and augmentation")] = 500,
     map_size: Annotated[int, typer.Option("--map-size", help="N of the N x N Neighbors Map")] = 32,
-    architecture: Annotated[str, typer.Option(help="paper (Appendix A), pool-first, pool-first-s3 or pool-first-s2 (same layers, fewer multiply-adds; docs/nmcnn.md)")] = "paper",
+    architecture: Annotated[str, typer.Option(help="paper (Appendix A), pool-first, pool-first-s3 or pool-first-s2 (same layers, fewer multiply-adds; docs/nmcnn.md)")] = "pool-first-s3",
     seed: SeedOpt = 0,
     force: ReplaceModelOpt = False,
     types: TypesOpt = None,

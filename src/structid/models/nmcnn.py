@@ -80,7 +80,9 @@ class NMCNN:
         min_confidence: atoms whose top probability is below this get ``unknown``.
         seed: random seed (split, initial weights, batches).
         threads: torch CPU threads (default: torch's choice).
-        architecture: ``paper`` (Appendix A) or a lighter variant (see :func:`build_network`).
+        architecture: ``paper`` (Appendix A) or a variant with the same layers and fewer
+            multiply-adds (see :func:`build_network`); the default ``pool-first-s3`` trains 3.5x
+            faster than ``paper`` at equal or better accuracy (docs/nmcnn.md).
     """
 
     name = "nmcnn"
@@ -96,7 +98,7 @@ class NMCNN:
         min_confidence: float = 0.0,
         seed: int = 0,
         threads: int | None = None,
-        architecture: str = "paper",
+        architecture: str = "pool-first-s3",
     ) -> None:
         self.descriptor = descriptor or NeighborsMap(scale="auto")
         self.architecture = architecture
