@@ -25,8 +25,7 @@ def main() -> None:
     import numpy as np
 
     from structid.bench import dc3
-    from structid.bench.speed import benchmark_frame, best_time
-    from structid.classical import PTM
+    from structid.bench.speed import benchmark_frame, speed_table
     from structid.md.recipes import data_dir
     from structid.models.less import from_file
     from structid.pretrained import confusion_markdown, less8
@@ -63,15 +62,9 @@ def main() -> None:
     if "4" not in skip:
         print("## Speed on 100,800 atoms\n")
         frame = benchmark_frame()
-        n = len(frame)
-        ptm = best_time(lambda: PTM().classify(frame), args.repeats)
-        features = best_time(lambda: model.features.compute(frame), args.repeats)
-        full = best_time(lambda: model.classify(frame), args.repeats)
-        print("| task | seconds | atoms/s | x PTM |\n|---|---:|---:|---:|")
-        for name, seconds in (("OVITO PTM", ptm), ("Steinhardt features", features),
-                              ("features + LESS", full)):
-            print(f"| {name} | {seconds:.2f} | {n / seconds:,.0f} | {ptm / seconds:.3f} |")
-
+        print(speed_table(frame, {
+            "Steinhardt features": lambda: model.features.compute(frame),
+            "features + LESS": lambda: model.classify(frame)}, args.repeats))
 
 if __name__ == "__main__":
     main()

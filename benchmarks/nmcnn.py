@@ -23,8 +23,7 @@ def main() -> None:
     skip = set(args.skip.split(","))
 
     from structid.bench import dc3
-    from structid.bench.speed import benchmark_frame, best_time
-    from structid.classical import PTM
+    from structid.bench.speed import benchmark_frame, speed_table
     from structid.md.recipes import data_dir
     from structid.models.nmcnn import from_file
     from structid.pretrained.build import HELD_OUT, MISSING, NMCNN_SYSTEMS, missing_atoms_accuracy
@@ -53,14 +52,9 @@ def main() -> None:
     if "3" not in skip:
         print("## Speed on 100,800 atoms\n")
         frame = benchmark_frame()
-        n = len(frame)
-        ptm = best_time(lambda: PTM().classify(frame), args.repeats)
-        maps = best_time(lambda: [None for _ in model.descriptor.iter_chunks(frame)], args.repeats)
-        full = best_time(lambda: model.classify(frame), args.repeats)
-        print("| task | seconds | atoms/s | × PTM |\n|---|---:|---:|---:|")
-        for name, seconds in (("OVITO PTM", ptm), ("Neighbors Maps", maps), ("Neighbors Maps + CNN", full)):
-            print(f"| {name} | {seconds:.2f} | {n / seconds:,.0f} | {ptm / seconds:.3f} |")
-
+        print(speed_table(frame, {
+            "Neighbors Maps": lambda: [None for _ in model.descriptor.iter_chunks(frame)],
+            "Neighbors Maps + CNN": lambda: model.classify(frame)}, args.repeats))
 
 if __name__ == "__main__":
     main()

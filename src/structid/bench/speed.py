@@ -31,3 +31,17 @@ def time_methods(frame: Frame, methods: list[str], repeats: int = 3) -> list[tup
     names = ["ptm"] + [m for m in methods if m != "ptm"]
     return [(name, best_time(lambda c=get_classifier(name): c.classify(frame), repeats))
             for name in names]
+
+
+def speed_table(frame: Frame, tasks: dict[str, Callable[[], object]], repeats: int = 3) -> str:
+    """Markdown table of ``tasks`` (name -> call) on ``frame``: seconds, atoms/s and throughput
+    relative to OVITO's PTM, which is timed first in the same run."""
+    from structid.classical import PTM
+
+    n = len(frame)
+    timed = [("OVITO PTM", best_time(lambda: PTM().classify(frame), repeats))]
+    timed += [(name, best_time(fn, repeats)) for name, fn in tasks.items()]
+    ptm = timed[0][1]
+    lines = ["| task | seconds | atoms/s | × PTM |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {seconds:.2f} | {n / seconds:,.0f} | {ptm / seconds:.3f} |" for name, seconds in timed]
+    return "\n".join(lines)
