@@ -130,3 +130,19 @@ def test_batches_and_threads_do_not_change_predictions(tiny_model):
     finally:
         torch.set_num_threads(threads)
     assert torch.get_num_threads() == threads
+
+
+def test_shipped_training_set_takes_more_atoms_from_the_runs_at_tm(quick_al, monkeypatch):
+    from structid.models.training import md_frames
+    from structid.pretrained import build
+
+    root, _ = quick_al
+    monkeypatch.setattr(build, "TRAIN_FRAMES", (0,))
+    _, maps, labels, sources = build.nmcnn_training_set(root, seed=0, atoms_per_map_set=50,
+                                                        melting_factor=3)
+    assert sources == ["dc3/al/crystal-th0.25#0", "dc3/al/liquid-th1.00#0"]
+    assert dict(zip(*np.unique(labels, return_counts=True))) == {"fcc": 6 * 50, "liquid": 6 * 150}
+    # at 50 % removed the liquid frame has fewer than 150 atoms left: fresh removals fill the rest
+    n_atoms = len(next(md_frames(root, "dc3", ["al"], {"liquid"}, (0,))).frame)
+    assert n_atoms // 2 < 150
+    assert len(np.unique(maps[-150:].reshape(150, -1), axis=0)) > n_atoms // 2

@@ -30,9 +30,11 @@ HELD_OUT = (3,)
 VARIANTS = {"nmcnn-metals": (32, "pool-first-s3"), "nmcnn-metals-paper": (32, "paper")}
 
 
-def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set: int = 150):
+def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set: int = 150,
+                       melting_factor: int = 1):
     """Maps and labels: training frames of each DC3 run, each with 0-50 % of atoms removed,
-    ``atoms_per_map_set`` random atoms per (frame, fraction)."""
+    ``atoms_per_map_set`` random atoms per (frame, fraction), ``melting_factor`` times as many
+    for the runs at the melting point (hot crystal against liquid: the hardest pair)."""
     from structid.descriptors.neighbors_map import NeighborsMap
     from structid.models.training import augmented, md_frames
 
@@ -41,12 +43,20 @@ def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set:
     maps, labels, sources = [], [], []
     for item in md_frames(root, "dc3", NMCNN_SYSTEMS, NMCNN_CLASSES, TRAIN_FRAMES):
         for fraction in MISSING:
-            frame = augmented(item.frame, rng, missing=fraction)
-            atoms = rng.choice(len(frame), size=min(atoms_per_map_set, len(frame)), replace=False)
-            maps.append(descriptor.compute(frame, atoms=atoms))
-            labels += [item.label] * len(atoms)
+            wanted = atoms_per_map_set * (melting_factor if _at_melting(item.source) else 1)
+            while wanted > 0:  # a fresh random removal each time the frame runs out of atoms
+                frame = augmented(item.frame, rng, missing=fraction)
+                atoms = rng.choice(len(frame), size=min(wanted, len(frame)), replace=False)
+                maps.append(descriptor.compute(frame, atoms=atoms))
+                labels += [item.label] * len(atoms)
+                wanted -= len(atoms)
         sources.append(item.source)
     return descriptor, np.concatenate(maps), np.array(labels), sources
+
+
+def _at_melting(source: str) -> bool:
+    """Whether a DC3 frame ("dc3/<system>/<phase>-th<T/Tm>#<k>") was run at Tm."""
+    return float(source.split("-th")[1].split("#")[0]) >= 1.0
 
 
 def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm", "diamond")):
@@ -71,18 +81,18 @@ def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm",
 
 
 def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10, name: str = "nmcnn-metals",
-                       atoms_per_set: int = 150) -> Path:
+                       atoms_per_set: int = 150, melting_factor: int = 1) -> Path:
     from structid.models.nmcnn import NMCNN
 
     size, architecture = VARIANTS[name]
     start = time.perf_counter()
-    descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size, atoms_per_set)
+    descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size, atoms_per_set, melting_factor)
     built = time.perf_counter() - start
     model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
     model.fit_maps(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
     accuracy = missing_atoms_accuracy(model, root, seed)
     meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
-            "atoms_per_set": atoms_per_set,
+            "atoms_per_set": atoms_per_set, "melting_factor": melting_factor,
             "sources": sources, "missing_fractions": list(MISSING), "map_seconds": built,
             "held_out_accuracy": accuracy, "machine": platform.platform(),
             "torch_threads": __import__("torch").get_num_threads()}
@@ -109,6 +119,7 @@ def write_card(model, meta: dict, path: Path) -> None:
     history = model.history_
     best = history.get("best_epoch", len(history["epochs"]))
     classes = list(model.classes_)
+    factor = meta.get("melting_factor", 1)
     confusion = np.array(history["confusion"])
     lines = [
         f"# Model card: {meta['name']}",
@@ -128,14 +139,17 @@ def write_card(model, meta: dict, path: Path) -> None:
         f"{', '.join(map(str, TRAIN_FRAMES))} of each run for training, frame "
         f"{HELD_OUT[0]} held out. Every training frame is used with "
         f"{', '.join(f'{int(100 * f)}' for f in MISSING)} % of its atoms removed at random, "
-        f"{meta.get('atoms_per_set', 150)} random atoms each: {meta['maps']:,} maps ({history['train_maps']:,} train, "
-        f"{history['val_maps']:,} validation).",
+        f"{meta.get('atoms_per_set', 150)} random atoms each"
+        + (f" ({factor} times as many from the crystals and liquids at Tm, a fresh removal each "
+           "time a frame runs out of atoms)" if factor > 1 else "")
+        + f": {meta['maps']:,} maps ({history['train_maps']:,} train, {history['val_maps']:,} validation).",
         "",
         "## Command",
         "```",
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
         f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']} "
-        f"--epochs {meta['epochs']} --atoms-per-set {meta.get('atoms_per_set', 150)}",
+        f"--epochs {meta['epochs']} --atoms-per-set {meta.get('atoms_per_set', 150)}"
+        + (f" --melting-factor {factor}" if factor > 1 else ""),
         "```",
         "",
         "## Training",
@@ -178,6 +192,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--atoms-per-set", type=int, default=150,
                         help="nmcnn: random atoms per (training frame, missing fraction)")
+    parser.add_argument("--melting-factor", type=int, default=1,
+                        help="nmcnn: this many times more atoms from the runs at Tm")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="nmcnn: keep the trained weights, measure the held-out accuracy again")
     args = parser.parse_args()
@@ -195,7 +211,7 @@ def main() -> None:
         print(reevaluate_nmcnn(data_dir(args.data_dir), args.name))
     else:
         print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name,
-                                 args.atoms_per_set))
+                                 args.atoms_per_set, args.melting_factor))
 
 
 if __name__ == "__main__":
