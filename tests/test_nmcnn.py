@@ -146,3 +146,25 @@ def test_shipped_training_set_takes_more_atoms_from_the_runs_at_tm(quick_al, mon
     n_atoms = len(next(md_frames(root, "dc3", ["al"], {"liquid"}, (0,))).frame)
     assert n_atoms // 2 < 150
     assert len(np.unique(maps[-150:].reshape(150, -1), axis=0)) > n_atoms // 2
+
+
+@pytest.mark.parametrize("name", ["fcc", "bcc", "hcp", "cd"])
+def test_shipped_model_knows_hot_lattices_with_a_third_of_the_atoms_missing(name):
+    from structid.lattices import remove_atoms
+    from structid.models.nmcnn import from_file
+
+    model = from_file()  # nmcnn-metals, by default
+    assert model.classes_ == ("bcc", "cd", "fcc", "hcp", "liquid")
+    rng = np.random.default_rng(5)
+    # Gaussian noise of 0.04 nearest-neighbour distances d per coordinate (0.07 d rms displacement)
+    frame = remove_atoms(gaussian_noise(lattice(name, 2.8, 5), 0.04 * 2.8, rng), 0.3, rng)
+    assert model.classify(frame).fractions().get(name, 0) > 0.98
+
+
+def test_shipped_model_calls_a_real_liquid_liquid(quick_al):
+    from structid.models.nmcnn import from_file
+    from structid.models.training import md_frames
+
+    root, _ = quick_al
+    liquid = next(md_frames(root, "dc3", ["al"], {"liquid"})).frame
+    assert from_file().classify(liquid).fractions().get("liquid", 0) > 0.95
