@@ -9,6 +9,7 @@ frames and writes the model file and its model card ``<name>.md`` beside this fi
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import time
@@ -24,6 +25,8 @@ NMCNN_CLASSES = {"fcc", "bcc", "hcp", "cd", "liquid"}
 MISSING = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 TRAIN_FRAMES = (0, 1, 2)
 HELD_OUT = (3,)
+#: Gaussian noise (nearest-neighbour distances, per coordinate) of the ideal training lattices
+IDEAL_NOISE = (0.0, 0.01, 0.02)
 
 
 #: shipped NM-CNN variants: map size and network
@@ -31,21 +34,31 @@ VARIANTS = {"nmcnn-metals": (32, "pool-first-s3"), "nmcnn-metals-paper": (32, "p
 
 
 def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set: int = 150,
-                       melting_factor: int = 1):
+                       melting_factor: int = 1, ideal_atoms: int = 0):
     """Maps and labels: training frames of each DC3 run, each with 0-50 % of atoms removed,
     ``atoms_per_map_set`` random atoms per (frame, fraction), ``melting_factor`` times as many
-    for the runs at the melting point (hot crystal against liquid: the hardest pair)."""
+    for the runs at the melting point (hot crystal against liquid: the hardest pair); then
+    ``ideal_atoms`` per (lattice, noise, fraction) from the ideal crystals with at most
+    :data:`IDEAL_NOISE` (the MD never gets that cold)."""
     from structid.descriptors.neighbors_map import NeighborsMap
-    from structid.models.training import augmented, md_frames
+    from structid.lattices import lattice
+    from structid.models.training import LabelledFrame, augmented, md_frames
 
     rng = np.random.default_rng(seed)
     descriptor = NeighborsMap(size=size, scale="auto")
+    items = list(md_frames(root, "dc3", NMCNN_SYSTEMS, NMCNN_CLASSES, TRAIN_FRAMES))
+    if ideal_atoms:
+        for name in sorted(NMCNN_CLASSES - {"liquid"}):
+            repeat = int(np.ceil((1000 / len(lattice(name, 1.0, 1))) ** (1 / 3)))
+            items.append(LabelledFrame(lattice(name, 2.5, repeat), name, f"lattice/{name}"))
     maps, labels, sources = [], [], []
-    for item in md_frames(root, "dc3", NMCNN_SYSTEMS, NMCNN_CLASSES, TRAIN_FRAMES):
-        for fraction in MISSING:
-            wanted = atoms_per_map_set * (melting_factor if _at_melting(item.source) else 1)
+    for item in items:
+        ideal = item.source.startswith("lattice/")
+        for noise, fraction in itertools.product(IDEAL_NOISE if ideal else (0.0,), MISSING):
+            wanted = ideal_atoms if ideal else atoms_per_map_set * (
+                melting_factor if _at_melting(item.source) else 1)
             while wanted > 0:  # a fresh random removal each time the frame runs out of atoms
-                frame = augmented(item.frame, rng, missing=fraction)
+                frame = augmented(item.frame, rng, missing=fraction, noise_fraction=1.0, noise_sigma=noise)
                 atoms = rng.choice(len(frame), size=min(wanted, len(frame)), replace=False)
                 maps.append(descriptor.compute(frame, atoms=atoms))
                 labels += [item.label] * len(atoms)
@@ -81,18 +94,19 @@ def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm",
 
 
 def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10, name: str = "nmcnn-metals",
-                       atoms_per_set: int = 150, melting_factor: int = 1) -> Path:
+                       atoms_per_set: int = 150, melting_factor: int = 1, ideal_atoms: int = 0) -> Path:
     from structid.models.nmcnn import NMCNN
 
     size, architecture = VARIANTS[name]
     start = time.perf_counter()
-    descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size, atoms_per_set, melting_factor)
+    descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size, atoms_per_set, melting_factor,
+                                                           ideal_atoms)
     built = time.perf_counter() - start
     model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
     model.fit_maps(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
     accuracy = missing_atoms_accuracy(model, root, seed)
     meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
-            "atoms_per_set": atoms_per_set, "melting_factor": melting_factor,
+            "atoms_per_set": atoms_per_set, "melting_factor": melting_factor, "ideal_atoms": ideal_atoms,
             "sources": sources, "missing_fractions": list(MISSING), "map_seconds": built,
             "held_out_accuracy": accuracy, "machine": platform.platform(),
             "torch_threads": __import__("torch").get_num_threads()}
@@ -119,7 +133,7 @@ def write_card(model, meta: dict, path: Path) -> None:
     history = model.history_
     best = history.get("best_epoch", len(history["epochs"]))
     classes = list(model.classes_)
-    factor = meta.get("melting_factor", 1)
+    factor, ideal = meta.get("melting_factor", 1), meta.get("ideal_atoms", 0)
     confusion = np.array(history["confusion"])
     lines = [
         f"# Model card: {meta['name']}",
@@ -142,6 +156,9 @@ def write_card(model, meta: dict, path: Path) -> None:
         f"{meta.get('atoms_per_set', 150)} random atoms each"
         + (f" ({factor} times as many from the crystals and liquids at Tm, a fresh removal each "
            "time a frame runs out of atoms)" if factor > 1 else "")
+        + (f"; and the ideal fcc, bcc, hcp (c/a = 1.633) and cd lattices with Gaussian noise of "
+           f"{', '.join(map(str, IDEAL_NOISE))} nearest-neighbour distances per coordinate and the same "
+           f"removals, {ideal} atoms each" if ideal else "")
         + f": {meta['maps']:,} maps ({history['train_maps']:,} train, {history['val_maps']:,} validation).",
         "",
         "## Command",
@@ -149,7 +166,8 @@ def write_card(model, meta: dict, path: Path) -> None:
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
         f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']} "
         f"--epochs {meta['epochs']} --atoms-per-set {meta.get('atoms_per_set', 150)}"
-        + (f" --melting-factor {factor}" if factor > 1 else ""),
+        + (f" --melting-factor {factor}" if factor > 1 else "")
+        + (f" --ideal-atoms {ideal}" if ideal else ""),
         "```",
         "",
         "## Training",
@@ -194,6 +212,8 @@ def main() -> None:
                         help="nmcnn: random atoms per (training frame, missing fraction)")
     parser.add_argument("--melting-factor", type=int, default=1,
                         help="nmcnn: this many times more atoms from the runs at Tm")
+    parser.add_argument("--ideal-atoms", type=int, default=0,
+                        help="nmcnn: atoms per (ideal lattice, noise, missing fraction) added")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="nmcnn: keep the trained weights, measure the held-out accuracy again")
     args = parser.parse_args()
@@ -211,7 +231,7 @@ def main() -> None:
         print(reevaluate_nmcnn(data_dir(args.data_dir), args.name))
     else:
         print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name,
-                                 args.atoms_per_set, args.melting_factor))
+                                 args.atoms_per_set, args.melting_factor, args.ideal_atoms))
 
 
 if __name__ == "__main__":
