@@ -11,12 +11,20 @@ from structid.registry import get_classifier
 
 def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
     """Shortest wall time of ``repeats`` calls, s."""
-    times = []
+    return best_times({"": fn}, repeats)[""]
+
+
+def best_times(calls: dict[str, Callable[[], object]], repeats: int = 3) -> dict[str, float]:
+    """Shortest wall time of each call, s, over ``repeats`` rounds that run every call once:
+    when the machine speeds up or slows down during the run (shared VMs do, by 10-20 %), all
+    calls see it alike and their ratios stay fair."""
+    best = dict.fromkeys(calls, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def benchmark_frame(d_nn: float = 2.556, noise: float = 0.05) -> Frame:
@@ -29,18 +37,17 @@ def benchmark_frame(d_nn: float = 2.556, noise: float = 0.05) -> Frame:
 def time_methods(frame: Frame, methods: list[str], repeats: int = 3) -> list[tuple[str, float]]:
     """(method, seconds) for each method, PTM first (the reference)."""
     names = ["ptm"] + [m for m in methods if m != "ptm"]
-    return [(name, best_time(lambda c=get_classifier(name): c.classify(frame), repeats))
-            for name in names]
+    calls = {name: (lambda c=get_classifier(name): c.classify(frame)) for name in names}
+    return list(best_times(calls, repeats).items())
 
 
 def speed_table(frame: Frame, tasks: dict[str, Callable[[], object]], repeats: int = 3) -> str:
     """Markdown table of ``tasks`` (name -> call) on ``frame``: seconds, atoms/s and throughput
-    relative to OVITO's PTM, which is timed first in the same run."""
+    relative to OVITO's PTM, timed in the same rounds (:func:`best_times`)."""
     from structid.classical import PTM
 
     n = len(frame)
-    timed = [("OVITO PTM", best_time(lambda: PTM().classify(frame), repeats))]
-    timed += [(name, best_time(fn, repeats)) for name, fn in tasks.items()]
+    timed = list(best_times({"OVITO PTM": lambda: PTM().classify(frame), **tasks}, repeats).items())
     ptm = timed[0][1]
     lines = ["| task | seconds | atoms/s | × PTM |", "|---|---:|---:|---:|"]
     lines += [f"| {name} | {seconds:.2f} | {n / seconds:,.0f} | {ptm / seconds:.3f} |" for name, seconds in timed]
