@@ -93,8 +93,8 @@ def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm",
     return {f"{label}|{fraction}|{method}": hit / total for (label, fraction, method), (hit, total) in table.items()}
 
 
-def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 10, name: str = "nmcnn-metals",
-                       atoms_per_set: int = 150, melting_factor: int = 1, ideal_atoms: int = 0) -> Path:
+def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 25, name: str = "nmcnn-metals",
+                       atoms_per_set: int = 400, melting_factor: int = 3, ideal_atoms: int = 300) -> Path:
     from structid.models.nmcnn import NMCNN
 
     size, architecture = VARIANTS[name]
@@ -166,8 +166,7 @@ def write_card(model, meta: dict, path: Path) -> None:
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
         f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']} "
         f"--epochs {meta['epochs']} --atoms-per-set {meta.get('atoms_per_set', 150)}"
-        + (f" --melting-factor {factor}" if factor > 1 else "")
-        + (f" --ideal-atoms {ideal}" if ideal else ""),
+        f" --melting-factor {factor} --ideal-atoms {ideal}",
         "```",
         "",
         "## Training",
@@ -207,12 +206,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6000, help="denoisers: optimisation steps")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--atoms-per-set", type=int, default=150,
+    # nmcnn defaults: the shipped model's recipe
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--atoms-per-set", type=int, default=400,
                         help="nmcnn: random atoms per (training frame, missing fraction)")
-    parser.add_argument("--melting-factor", type=int, default=1,
+    parser.add_argument("--melting-factor", type=int, default=3,
                         help="nmcnn: this many times more atoms from the runs at Tm")
-    parser.add_argument("--ideal-atoms", type=int, default=0,
+    parser.add_argument("--ideal-atoms", type=int, default=300,
                         help="nmcnn: atoms per (ideal lattice, noise, missing fraction) added")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="nmcnn: keep the trained weights, measure the held-out accuracy again")
