@@ -143,12 +143,16 @@ def test_shipped_training_set_takes_more_atoms_from_the_runs_at_tm(quick_al, mon
     assert sources == ["dc3/al/crystal-th0.25#0", "dc3/al/liquid-th1.00#0"]
     assert dict(zip(*np.unique(labels, return_counts=True))) == {"fcc": 6 * 50, "liquid": 6 * 150}
     # ideal lattices: 3 noise levels x 6 missing shares each, after the MD frames
-    _, _, more, sources = build.nmcnn_training_set(root, seed=0, atoms_per_map_set=50, melting_factor=3,
-                                                   ideal_atoms=10)
+    _, more_maps, more, sources = build.nmcnn_training_set(root, seed=0, atoms_per_map_set=50,
+                                                           melting_factor=3, ideal_atoms=10)
     assert sources[2:] == ["lattice/bcc", "lattice/cd", "lattice/fcc", "lattice/hcp"]
     assert np.array_equal(more[:len(labels)], labels)
     assert dict(zip(*np.unique(more[len(labels):], return_counts=True))) == {
         name: 3 * 6 * 10 for name in ("bcc", "cd", "fcc", "hcp")}
+    # bcc: the perfect lattice (all sites alike) first, then noise 0.01 with no atom removed
+    bcc = more_maps[len(labels):len(labels) + 180].reshape(180, -1)
+    assert len(np.unique(bcc[:10].round(4), axis=0)) == 1
+    assert len(np.unique(bcc[60:70].round(4), axis=0)) == 10
     # at 50 % removed the liquid frame has fewer than 150 atoms left: fresh removals fill the rest
     n_atoms = len(next(md_frames(root, "dc3", ["al"], {"liquid"}, (0,))).frame)
     assert n_atoms // 2 < 150
