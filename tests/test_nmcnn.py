@@ -153,6 +153,10 @@ def test_shipped_training_set_takes_more_atoms_from_the_runs_at_tm(quick_al, mon
     bcc = more_maps[len(labels):len(labels) + 180].reshape(180, -1)
     assert len(np.unique(bcc[:10].round(4), axis=0)) == 1
     assert len(np.unique(bcc[60:70].round(4), axis=0)) == 10
+    # the noisy extra copies are of crystals at Tm only: none of a cold crystal or a liquid
+    _, _, same, _ = build.nmcnn_training_set(root, seed=0, atoms_per_map_set=50, melting_factor=3,
+                                             hot_noise=0.02)
+    assert np.array_equal(same, labels)
     # at 50 % removed the liquid frame has fewer than 150 atoms left: fresh removals fill the rest
     n_atoms = len(next(md_frames(root, "dc3", ["al"], {"liquid"}, (0,))).frame)
     assert n_atoms // 2 < 150

@@ -34,12 +34,14 @@ VARIANTS = {"nmcnn-metals": (32, "pool-first-s3"), "nmcnn-metals-paper": (32, "p
 
 
 def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set: int = 150,
-                       melting_factor: int = 1, ideal_atoms: int = 0):
+                       melting_factor: int = 1, ideal_atoms: int = 0, hot_noise: float = 0.0):
     """Maps and labels: training frames of each DC3 run, each with 0-50 % of atoms removed,
     ``atoms_per_map_set`` random atoms per (frame, fraction), ``melting_factor`` times as many
     for the runs at the melting point (hot crystal against liquid: the hardest pair); then
     ``ideal_atoms`` per (lattice, noise, fraction) from the ideal crystals with at most
-    :data:`IDEAL_NOISE` (the MD never gets that cold)."""
+    :data:`IDEAL_NOISE` (the MD never gets that cold); then, with ``hot_noise`` (nearest-neighbour
+    distances), one more copy of each crystal frame at Tm with that Gaussian noise on half of
+    its atoms, ``atoms_per_map_set`` atoms per fraction (crystals hotter than the MD reached)."""
     from structid.descriptors.neighbors_map import NeighborsMap
     from structid.lattices import lattice
     from structid.models.training import LabelledFrame, augmented, md_frames
@@ -64,6 +66,15 @@ def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set:
                 labels += [item.label] * len(atoms)
                 wanted -= len(atoms)
         sources.append(item.source)
+    hot = np.random.default_rng(seed + 7)
+    for item in items if hot_noise > 0 else ():
+        if item.label == "liquid" or item.source.startswith("lattice/") or not _at_melting(item.source):
+            continue
+        for fraction in MISSING:
+            frame = augmented(item.frame, hot, missing=fraction, noise_fraction=0.5, noise_sigma=hot_noise)
+            atoms = hot.choice(len(frame), size=min(atoms_per_map_set, len(frame)), replace=False)
+            maps.append(descriptor.compute(frame, atoms=atoms))
+            labels += [item.label] * len(atoms)
     return descriptor, np.concatenate(maps), np.array(labels), sources
 
 
@@ -94,19 +105,21 @@ def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm",
 
 
 def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 25, name: str = "nmcnn-metals",
-                       atoms_per_set: int = 400, melting_factor: int = 3, ideal_atoms: int = 300) -> Path:
+                       atoms_per_set: int = 400, melting_factor: int = 3, ideal_atoms: int = 300,
+                       hot_noise: float = 0.02) -> Path:
     from structid.models.nmcnn import NMCNN
 
     size, architecture = VARIANTS[name]
     start = time.perf_counter()
     descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size, atoms_per_set, melting_factor,
-                                                           ideal_atoms)
+                                                           ideal_atoms, hot_noise)
     built = time.perf_counter() - start
     model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
     model.fit_maps(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
     accuracy = missing_atoms_accuracy(model, root, seed)
     meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
             "atoms_per_set": atoms_per_set, "melting_factor": melting_factor, "ideal_atoms": ideal_atoms,
+            "hot_noise": hot_noise,
             "sources": sources, "missing_fractions": list(MISSING), "map_seconds": built,
             "held_out_accuracy": accuracy, "machine": platform.platform(),
             "torch_threads": __import__("torch").get_num_threads()}
@@ -134,6 +147,7 @@ def write_card(model, meta: dict, path: Path) -> None:
     best = history.get("best_epoch", len(history["epochs"]))
     classes = list(model.classes_)
     factor, ideal = meta.get("melting_factor", 1), meta.get("ideal_atoms", 0)
+    hot = meta.get("hot_noise", 0.0)
     confusion = np.array(history["confusion"])
     lines = [
         f"# Model card: {meta['name']}",
@@ -159,6 +173,9 @@ def write_card(model, meta: dict, path: Path) -> None:
         + (f"; and the ideal fcc, bcc, hcp (c/a = 1.633) and cd lattices with Gaussian noise of "
            f"{', '.join(map(str, IDEAL_NOISE))} nearest-neighbour distances per coordinate and the same "
            f"removals, {ideal} atoms each" if ideal else "")
+        + (f"; and one more copy of each crystal frame at Tm with Gaussian noise of {hot} "
+           f"nearest-neighbour distances on half of its atoms, {meta.get('atoms_per_set', 150)} atoms "
+           "per share removed" if hot else "")
         + f": {meta['maps']:,} maps ({history['train_maps']:,} train, {history['val_maps']:,} validation).",
         "",
         "## Command",
@@ -166,7 +183,7 @@ def write_card(model, meta: dict, path: Path) -> None:
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
         f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']} "
         f"--epochs {meta['epochs']} --atoms-per-set {meta.get('atoms_per_set', 150)}"
-        f" --melting-factor {factor} --ideal-atoms {ideal}",
+        f" --melting-factor {factor} --ideal-atoms {ideal} --hot-noise {hot}",
         "```",
         "",
         "## Training",
@@ -214,6 +231,9 @@ def main() -> None:
                         help="nmcnn: this many times more atoms from the runs at Tm")
     parser.add_argument("--ideal-atoms", type=int, default=300,
                         help="nmcnn: atoms per (ideal lattice, noise, missing fraction) added")
+    parser.add_argument("--hot-noise", type=float, default=0.02,
+                        help="nmcnn: Gaussian noise (nearest-neighbour distances) on half the atoms "
+                             "of an extra copy of the crystals at Tm; 0: no copy")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="nmcnn: keep the trained weights, measure the held-out accuracy again")
     args = parser.parse_args()
@@ -231,7 +251,8 @@ def main() -> None:
         print(reevaluate_nmcnn(data_dir(args.data_dir), args.name))
     else:
         print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name,
-                                 args.atoms_per_set, args.melting_factor, args.ideal_atoms))
+                                 args.atoms_per_set, args.melting_factor, args.ideal_atoms,
+                                 args.hot_noise))
 
 
 if __name__ == "__main__":
