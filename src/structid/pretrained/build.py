@@ -66,6 +66,7 @@ def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set:
                 labels += [item.label] * len(atoms)
                 wanted -= len(atoms)
         sources.append(item.source)
+    # a stream of its own: the maps above stay exactly those of a build without the hot copy
     hot = np.random.default_rng(seed + 7)
     for item in items if hot_noise > 0 else ():
         if item.label == "liquid" or item.source.startswith("lattice/") or not _at_melting(item.source):
