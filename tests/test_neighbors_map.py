@@ -60,7 +60,6 @@ def test_matches_literal_definition_on_random_cells(rng):
             assert np.allclose(maps[i, 1], expected1, rtol=1e-5)
 
 
-
 def test_other_gamma_and_beta_match_literal_definition(rng):
     # gamma = 2 has its own fast path; other exponents take the general one
     cell = random_triclinic_cell(rng, 8.0)
@@ -68,6 +67,7 @@ def test_other_gamma_and_beta_match_literal_definition(rng):
     maps = NeighborsMap(size=10, r_cut=4.0, gamma=1.5, beta=2.0).compute(frame)
     for i in (0, 11, 29):
         assert np.allclose(maps[i, 0], reference_map(frame, i, 4.0, size=10, gamma=1.5, beta=2.0), rtol=1e-5)
+
 
 def test_invariant_to_rotation_translation_and_order(rng):
     frame = gaussian_noise(lattice("bcc", 2.5, 4), 0.1, rng)

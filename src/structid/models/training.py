@@ -22,6 +22,7 @@ class LabelledFrame:
     frame: Frame
     label: str | np.ndarray
     source: str  # "<recipe>/<system>/<run>#<frame index>"
+    th: float | None = None  # the run's T / Tm, where the recipe sets one
 
     def names(self) -> np.ndarray:
         """(n_atoms,) structure name of every atom."""
@@ -54,7 +55,7 @@ def md_frames(root: Path, recipe: str, systems: list[str] | None, labels: set[st
             if frame_indices is not None and k not in frame_indices:
                 continue
             found = True
-            yield LabelledFrame(frame, label, f"{recipe}/{meta['system']}/{meta['run']}#{k}")
+            yield LabelledFrame(frame, label, f"{recipe}/{meta['system']}/{meta['run']}#{k}", meta.get("th"))
     if not found:
         raise InputError(f"no labelled frames under {folder} for systems {systems or 'all'}; "
                          f"run `structid md run {recipe}` first")

@@ -44,44 +44,41 @@ def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set:
     its atoms, ``atoms_per_map_set`` atoms per fraction (crystals hotter than the MD reached)."""
     from structid.descriptors.neighbors_map import NeighborsMap
     from structid.lattices import lattice
-    from structid.models.training import LabelledFrame, augmented, md_frames
+    from structid.models.training import augmented, md_frames
 
     rng = np.random.default_rng(seed)
     descriptor = NeighborsMap(size=size, scale="auto")
+    maps, labels = [], []
+
+    def take(frame, label, wanted, rng, noise_fraction=0.0, noise=0.0, missing=0.0):
+        # a fresh random removal each time the frame runs out of atoms
+        while wanted > 0:
+            copy = augmented(frame, rng, missing=missing, noise_fraction=noise_fraction, noise_sigma=noise)
+            atoms = rng.choice(len(copy), size=min(wanted, len(copy)), replace=False)
+            maps.append(descriptor.compute(copy, atoms=atoms))
+            labels.extend([label] * len(atoms))
+            wanted -= len(atoms)
+
     items = list(md_frames(root, "dc3", NMCNN_SYSTEMS, NMCNN_CLASSES, TRAIN_FRAMES))
-    if ideal_atoms:
-        for name in sorted(NMCNN_CLASSES - {"liquid"}):
-            repeat = int(np.ceil((1000 / len(lattice(name, 1.0, 1))) ** (1 / 3)))
-            items.append(LabelledFrame(lattice(name, 2.5, repeat), name, f"lattice/{name}"))
-    maps, labels, sources = [], [], []
-    for item in items:
-        ideal = item.source.startswith("lattice/")
-        for noise, fraction in itertools.product(IDEAL_NOISE if ideal else (0.0,), MISSING):
-            wanted = ideal_atoms if ideal else atoms_per_map_set * (
-                melting_factor if _at_melting(item.source) else 1)
-            while wanted > 0:  # a fresh random removal each time the frame runs out of atoms
-                frame = augmented(item.frame, rng, missing=fraction, noise_fraction=1.0, noise_sigma=noise)
-                atoms = rng.choice(len(frame), size=min(wanted, len(frame)), replace=False)
-                maps.append(descriptor.compute(frame, atoms=atoms))
-                labels += [item.label] * len(atoms)
-                wanted -= len(atoms)
-        sources.append(item.source)
-    # a stream of its own: the maps above stay exactly those of a build without the hot copy
-    hot = np.random.default_rng(seed + 7)
-    for item in items if hot_noise > 0 else ():
-        if item.label == "liquid" or item.source.startswith("lattice/") or not _at_melting(item.source):
-            continue
+    at_tm = [item.th is not None and item.th >= 1.0 for item in items]
+    for item, hot in zip(items, at_tm):
         for fraction in MISSING:
-            frame = augmented(item.frame, hot, missing=fraction, noise_fraction=0.5, noise_sigma=hot_noise)
-            atoms = hot.choice(len(frame), size=min(atoms_per_map_set, len(frame)), replace=False)
-            maps.append(descriptor.compute(frame, atoms=atoms))
-            labels += [item.label] * len(atoms)
+            take(item.frame, item.label, atoms_per_map_set * (melting_factor if hot else 1), rng,
+                 missing=fraction)
+    sources = [item.source for item in items]
+    for name in sorted(NMCNN_CLASSES - {"liquid"}) if ideal_atoms else ():
+        repeat = int(np.ceil((1000 / len(lattice(name, 1.0, 1))) ** (1 / 3)))
+        ideal = lattice(name, 2.5, repeat)
+        for noise, fraction in itertools.product(IDEAL_NOISE, MISSING):
+            take(ideal, name, ideal_atoms, rng, 1.0, noise, fraction)
+        sources.append(f"lattice/{name}")
+    # a stream of its own: the maps above stay exactly those of a build without the hot copy
+    hot_rng = np.random.default_rng(seed + 7)
+    for item, hot in zip(items, at_tm):
+        if hot_noise > 0 and hot and item.label != "liquid":
+            for fraction in MISSING:
+                take(item.frame, item.label, atoms_per_map_set, hot_rng, 0.5, hot_noise, fraction)
     return descriptor, np.concatenate(maps), np.array(labels), sources
-
-
-def _at_melting(source: str) -> bool:
-    """Whether a DC3 frame ("dc3/<system>/<phase>-th<T/Tm>#<k>") was run at Tm."""
-    return float(source.split("-th")[1].split("#")[0]) >= 1.0
 
 
 def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm", "diamond")):
@@ -148,7 +145,7 @@ def write_card(model, meta: dict, path: Path) -> None:
     best = history.get("best_epoch", len(history["epochs"]))
     classes = list(model.classes_)
     factor, ideal = meta.get("melting_factor", 1), meta.get("ideal_atoms", 0)
-    hot = meta.get("hot_noise", 0.0)
+    hot, per = meta.get("hot_noise", 0.0), meta.get("atoms_per_set", 150)
     confusion = np.array(history["confusion"])
     lines = [
         f"# Model card: {meta['name']}",
@@ -168,14 +165,14 @@ def write_card(model, meta: dict, path: Path) -> None:
         f"{', '.join(map(str, TRAIN_FRAMES))} of each run for training, frame "
         f"{HELD_OUT[0]} held out. Every training frame is used with "
         f"{', '.join(f'{int(100 * f)}' for f in MISSING)} % of its atoms removed at random, "
-        f"{meta.get('atoms_per_set', 150)} random atoms each"
+        f"{per} random atoms each"
         + (f" ({factor} times as many from the crystals and liquids at Tm, a fresh removal each "
            "time a frame runs out of atoms)" if factor > 1 else "")
         + (f"; and the ideal fcc, bcc, hcp (c/a = 1.633) and cd lattices with Gaussian noise of "
            f"{', '.join(map(str, IDEAL_NOISE))} nearest-neighbour distances per coordinate and the same "
            f"removals, {ideal} atoms each" if ideal else "")
         + (f"; and one more copy of each crystal frame at Tm with Gaussian noise of {hot} "
-           f"nearest-neighbour distances on half of its atoms, {meta.get('atoms_per_set', 150)} atoms "
+           f"nearest-neighbour distances on half of its atoms, {per} atoms "
            "per share removed" if hot else "")
         + f": {meta['maps']:,} maps ({history['train_maps']:,} train, {history['val_maps']:,} validation).",
         "",
@@ -183,7 +180,7 @@ def write_card(model, meta: dict, path: Path) -> None:
         "```",
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
         f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']} "
-        f"--epochs {meta['epochs']} --atoms-per-set {meta.get('atoms_per_set', 150)}"
+        f"--epochs {meta['epochs']} --atoms-per-set {per}"
         f" --melting-factor {factor} --ideal-atoms {ideal} --hot-noise {hot}",
         "```",
         "",
