@@ -127,6 +127,7 @@ def classify(
     rmsd_cutoff: Annotated[Optional[float], typer.Option("--rmsd-cutoff", help="PTM only: RMSD cutoff (0 = none; default 0.1)")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="trained model file for ML methods (default: the shipped one)")] = None,
     min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", help="ML methods: label atoms below this top probability `unknown`")] = None,
+    neighbor_average: Annotated[int, typer.Option("--neighbor-average", help="ML methods: average each atom's probabilities with those of its N nearest neighbours (0: off; 12 is the measured setting)")] = 0,
     denoise: Annotated[int, typer.Option("--denoise", help="denoise with this many iterations first (0: off)")] = 0,
     denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="denoiser file or shipped name, e.g. denoiser-dc3 (default: denoiser-metals)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
@@ -148,8 +149,16 @@ def classify(
     if min_confidence is not None:
         if not 0 <= min_confidence <= 1:
             raise InputError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
+    if neighbor_average < 0:
+        raise InputError(f"--neighbor-average must be >= 0, got {neighbor_average}")
+    if min_confidence is not None and not neighbor_average:
         options["min_confidence"] = min_confidence
     classifier = get_classifier(method, **options)
+    if neighbor_average:
+        from structid.models.neighbor_average import NeighborAveraged
+
+        classifier = NeighborAveraged(classifier, neighbor_average, min_confidence=min_confidence or 0.0)
+        method = classifier.name
     if denoise < 0:
         raise InputError(f"--denoise must be >= 0, got {denoise}")
     if denoise:

@@ -81,14 +81,17 @@ def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set:
     return descriptor, np.concatenate(maps), np.array(labels), sources
 
 
-def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm", "diamond")):
-    """Accuracy vs share of missing atoms on held-out frames, for the model and the baselines."""
+def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm", "diamond"),
+                           variants: dict | None = None):
+    """Accuracy vs share of missing atoms on held-out frames, for the model, the registered
+    baselines ``methods`` and ``variants`` (name: classifier, e.g. the model composed with
+    something), all on the same frames; keys ``"<structure>|<share>|<method>"``."""
     from structid.bench.dc3 import _hits
     from structid.models.training import augmented, md_frames
     from structid.registry import get_classifier
 
     rng = np.random.default_rng(seed + 1)
-    baselines = {m: get_classifier(m) for m in methods}
+    baselines = {m: get_classifier(m) for m in methods} | dict(variants or {})
     table: dict = {}
     for item in md_frames(root, "dc3", ["al", "fe", "ti", "si"], NMCNN_CLASSES - {"liquid"}, HELD_OUT):
         for fraction in MISSING:
