@@ -94,3 +94,37 @@ def test_cli_averages_an_ml_method_and_refuses_a_classical_one(tmp_path):
     bad = run_cli("classify", src, "-m", "ptm", "--neighbor-average", "12", "-o", tmp_path / "p.extxyz")
     assert bad.returncode == 2 and "no probabilities" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "p.extxyz").exists()
+
+
+def twinned_fcc(a: float = 2.5, repeat: int = 4) -> tuple[Frame, np.ndarray]:
+    """Close-packed layers ABCABCABC BACBACBAC (periodic along z): fcc with two twin planes,
+    each a single hcp layer. Returns the frame and which atoms are in a twin plane."""
+    sequence = "ABCABCABCBACBACBAC"
+    shift = {"A": 0.0, "B": 1 / 3, "C": 2 / 3}  # along the rectangular cell's long side
+    height, spacing = a * np.sqrt(3), a * np.sqrt(2 / 3)
+    cell_xy = np.array([[0, 0], [a / 2, height / 2]])
+    grid = np.array([(i, j) for i in range(repeat) for j in range(repeat // 2 + 1)], dtype=float) * [a, height]
+    positions, twin = [], []
+    for k, layer in enumerate(sequence):
+        xy = (grid[:, None, :] + cell_xy[None]).reshape(-1, 2) + [0, shift[layer] * height]
+        positions.append(np.column_stack([xy, np.full(len(xy), k * spacing)]))
+        twin += [sequence[k - 1] == sequence[(k + 1) % len(sequence)]] * len(xy)
+    cell = np.diag([repeat * a, (repeat // 2 + 1) * height, len(sequence) * spacing])
+    positions = np.concatenate(positions)
+    frame = Frame(positions=positions, cell=cell, pbc=True, species=np.full(len(positions), "Cu")).wrapped()
+    return frame, np.array(twin)
+
+
+def test_a_twin_plane_one_layer_thick_survives_the_average():
+    from structid.classical import PTM
+
+    frame, twin = twinned_fcc()
+    assert twin.sum() == 2 * len(frame) // 18
+    # the geometry is right: OVITO's PTM sees hcp exactly in the twin planes
+    np.testing.assert_array_equal(PTM().classify(frame).codes, np.where(twin, CODE["hcp"], CODE["fcc"]))
+    p = np.zeros((len(frame), 3), dtype=np.float32)
+    p[twin, 1], p[~twin, 0] = 1.0, 1.0
+    labels = NeighborAveraged(Fixed(p), 12).classify(frame)
+    np.testing.assert_array_equal(labels.codes, np.where(twin, CODE["hcp"], CODE["fcc"]))
+    # the right neighbours were averaged: a twin atom has 6 twin neighbours of 12
+    np.testing.assert_allclose(labels.probabilities[twin, 1], 0.75, atol=1e-6)

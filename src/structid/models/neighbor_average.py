@@ -5,9 +5,8 @@ A per-atom classifier decides from one neighbourhood; in a crystal near its melt
 atoms sit in a strongly distorted one while the shell around them is still crystalline, and a
 liquid briefly holds crystal-like clusters. Averaging with the neighbours' probabilities
 removes those isolated misses; the price is spatial resolution of about one neighbour shell
-(a feature one atom wide, e.g. a single vacancy's neighbours, is blurred; a stacking fault
-two layers thick is not, most of each atom's neighbours sharing its structure).
-"""
+(a lone atom unlike all its neighbours takes their label; a twin plane one layer thick keeps
+its own, half of each of its atoms' 12 neighbours sharing it)."""
 
 from __future__ import annotations
 
