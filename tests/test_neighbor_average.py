@@ -128,3 +128,25 @@ def test_a_twin_plane_one_layer_thick_survives_the_average():
     np.testing.assert_array_equal(labels.codes, np.where(twin, CODE["hcp"], CODE["fcc"]))
     # the right neighbours were averaged: a twin atom has 6 twin neighbours of 12
     np.testing.assert_allclose(labels.probabilities[twin, 1], 0.75, atol=1e-6)
+
+
+def test_nmcnn_neighbours_from_its_own_list_equal_a_fresh_search(rng):
+    from structid.models.nmcnn import from_file
+    from structid.neighbors import nearest_neighbors
+
+    model = from_file()
+    frame = gaussian_noise(lattice("hcp", 2.9, 4), 0.15, rng)
+
+    class Plain:  # the same model without its neighbour list
+        name = "nmcnn"
+
+        def classify(self, frame):
+            return model.classify(frame)
+
+    shared, fresh = NeighborAveraged(model).classify(frame), NeighborAveraged(Plain()).classify(frame)
+    np.testing.assert_allclose(shared.probabilities, fresh.probabilities, atol=1e-6)
+    np.testing.assert_array_equal(shared.codes, fresh.codes)
+    labels, nearest = model.classify_with_neighbors(frame, 12)
+    np.testing.assert_array_equal(np.sort(nearest, axis=1),
+                                  np.sort(nearest_neighbors(frame, 12).indices, axis=1))
+    np.testing.assert_array_equal(labels.codes, model.classify(frame).codes)

@@ -42,14 +42,19 @@ class NeighborAveraged:
         """Label every atom of ``frame`` from its own and its neighbours' probabilities."""
         from structid.neighbors import nearest_neighbors
 
-        labels = self.classifier.classify(frame)
+        # a classifier that already holds a neighbour list (NM-CNN) saves the second search
+        with_neighbors = getattr(self.classifier, "classify_with_neighbors", None)
+        labels, nearest = with_neighbors(frame, self.neighbors) if with_neighbors else (
+            self.classifier.classify(frame), None)
         if labels.probabilities is None:
             raise InputError(f"method {labels.method or self.classifier!r} gives no probabilities to "
                              "average; use an ML method (nmcnn, less)")
         if len(frame) == 0:
             return replace(labels, method=self.name)
         own = labels.probabilities
-        around = own[nearest_neighbors(frame, self.neighbors).indices].mean(axis=1)
+        if nearest is None:
+            nearest = nearest_neighbors(frame, self.neighbors).indices
+        around = own[nearest].mean(axis=1)
         probabilities = (own + self.weight * around) / (1.0 + self.weight)
         table = np.array([CODE[c] for c in labels.classes], dtype=np.int16)
         codes = table[probabilities.argmax(axis=1)]

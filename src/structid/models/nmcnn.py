@@ -219,9 +219,24 @@ class NMCNN:
 
     def classify(self, frame: Frame, chunk: int = 32768) -> Labels:
         """Label every atom of ``frame``; maps are computed and classified in chunks."""
+        return self._classify(frame, self.descriptor.prepare(frame), chunk)
+
+    def classify_with_neighbors(self, frame: Frame, k: int) -> tuple[Labels, np.ndarray | None]:
+        """:meth:`classify` and the indices (n, k) of every atom's ``k`` nearest neighbours,
+        taken from the maps' own neighbour list (None where an atom has fewer than ``k`` in
+        its ball): composition with :class:`~structid.models.neighbor_average.NeighborAveraged`
+        without a second neighbour search."""
+        prepared = self.descriptor.prepare(frame)
+        nl = prepared[0]
+        indices = None
+        if len(frame) and nl.counts().min() >= k:
+            indices = nl.j[nl.offsets[:-1, None] + np.arange(k)]
+        return self._classify(frame, prepared), indices
+
+    def _classify(self, frame: Frame, prepared, chunk: int = 32768) -> Labels:
         self._check_fitted()
         probabilities = np.zeros((len(frame), len(self.classes_)), dtype=np.float32)
-        for atoms, maps in self.descriptor.iter_chunks(frame, chunk=chunk, reuse=True):
+        for atoms, maps in self.descriptor.iter_chunks(frame, chunk=chunk, reuse=True, prepared=prepared):
             probabilities[atoms] = self.predict_proba(maps)
         table = np.array([CODE[c] for c in self.classes_], dtype=np.int16)
         codes = table[probabilities.argmax(axis=1)] if len(frame) else np.zeros(0, np.int16)
