@@ -30,7 +30,7 @@ IDEAL_NOISE = (0.0, 0.01, 0.02)
 
 
 #: shipped NM-CNN variants: map size and network
-VARIANTS = {"nmcnn-metals": (32, "pool-first-s3"), "nmcnn-metals-paper": (32, "paper")}
+VARIANTS = {"nmcnn-metals": (32, "pool-first-s2"), "nmcnn-metals-paper": (32, "paper")}
 
 
 def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set: int = 150,
