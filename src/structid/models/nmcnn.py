@@ -223,8 +223,8 @@ class NMCNN:
 
     def classify_with_neighbors(self, frame: Frame, k: int) -> tuple[Labels, np.ndarray | None]:
         """:meth:`classify` and the indices (n, k) of every atom's ``k`` nearest neighbours,
-        taken from the maps' own neighbour list (None where an atom has fewer than ``k`` in
-        its ball): composition with :class:`~structid.models.neighbor_average.NeighborAveraged`
+        taken from the maps' own neighbour list (None when any atom has fewer than ``k`` in
+        that list; the caller then searches): composition with :class:`~structid.models.neighbor_average.NeighborAveraged`
         without a second neighbour search."""
         prepared = self.descriptor.prepare(frame)
         nl = prepared[0]
