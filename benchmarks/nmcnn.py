@@ -74,32 +74,27 @@ def interface_table(root, classifiers: dict) -> str:
     their lattice) and liquid-slab atoms (right: not crystalline) by distance from the nearest
     interface plane, in nearest-neighbour distances. Atoms closer than the run's margin to the
     slab's faces are labelled ``unknown`` by the recipe and left out."""
-    import numpy as np
-
     from structid.bench.dc3 import _hits
-    from structid.md.recipes import Slab
+    from structid.md.recipes import Slab, distance_to_slab_faces
     from structid.md.systems import SYSTEMS, get_system
     from structid.models.training import md_frames
 
-    slab, bins = Slab(), [(0, 1), (1, 2), (2, 99)]
+    bins = [(0, 1), (1, 2), (2, 99)]
     counts: dict = {}
     for item in md_frames(root, "interface", ["al", "fe", "mg", "si"], None):
         frame, truth = item.frame, item.names()
         system = get_system(item.source.split("/")[1], SYSTEMS)
-        lz = frame.cell[2, 2]
-        z = (frame.positions[:, 2] - frame.origin[2]) % lz
-        gap = np.minimum(np.abs(z - slab.lo * lz), np.abs(z - slab.hi * lz))
-        gap = np.minimum(gap, lz - gap) / system.nn_distance
+        gap = distance_to_slab_faces(frame, Slab()) / system.nn_distance
         results = {name: c.classify(frame).codes for name, c in classifiers.items()}
-        for side, name in (("crystal", system.lattice), ("liquid", "amorphous")):
+        # (side, the recipe's label, what counts as right: _hits takes "liquid" as non-crystalline)
+        for side, label, right in (("crystal", system.lattice, system.lattice), ("liquid", "amorphous", "liquid")):
             for lo, hi in bins:
-                atoms = (truth == name) & (gap >= lo) & (gap < hi)
+                atoms = (truth == label) & (gap >= lo) & (gap < hi)
                 if not atoms.any():
                     continue
                 for method, codes in results.items():
                     key = (system.name, side, lo, method)
                     hit, total = counts.get(key, (0, 0))
-                    right = "liquid" if side == "liquid" else name
                     counts[key] = (hit + _hits(right, codes[atoms]), total + int(atoms.sum()))
     columns = [f"{lo}-{hi} d" if hi < 99 else f">= {lo} d" for lo, hi in bins]
     lines = ["| system | atoms | method | " + " | ".join(columns) + " |", "|---|---|---|" + "---:|" * len(bins)]

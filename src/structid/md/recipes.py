@@ -392,13 +392,18 @@ def _simulate(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame
             lmp.command("unfix csvr_slab")
 
 
-def _slab_labels(frame: Frame, in_slab: np.ndarray, slab: Slab, crystal: str,
-                 nn_distance: float) -> np.ndarray:
-    """Per-atom labels of an interface snapshot: see :class:`Slab`."""
+def distance_to_slab_faces(frame: Frame, slab: Slab) -> np.ndarray:
+    """(n,) distance (Å, along z, periodic) of every atom to the nearest face of the slab."""
     lz = frame.cell[2, 2]
     z = (frame.positions[:, 2] - frame.origin[2]) % lz
     gap = np.minimum(np.abs(z - slab.lo * lz), np.abs(z - slab.hi * lz))
-    gap = np.minimum(gap, lz - gap)
+    return np.minimum(gap, lz - gap)
+
+
+def _slab_labels(frame: Frame, in_slab: np.ndarray, slab: Slab, crystal: str,
+                 nn_distance: float) -> np.ndarray:
+    """Per-atom labels of an interface snapshot: see :class:`Slab`."""
+    gap = distance_to_slab_faces(frame, slab)
     return np.where(~in_slab, crystal,
                     np.where(gap < slab.margin * nn_distance, "unknown", "amorphous"))
 
