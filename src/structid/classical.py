@@ -1,7 +1,9 @@
 """Classical structure identification through OVITO: adaptive CNA, PTM and IdentifyDiamond.
 
 These are the baselines every structid figure is compared with; each implements the
-``classify(frame) -> Labels`` protocol. OVITO runs headless and multithreaded.
+``classify(frame, neighbors=None) -> Labels`` protocol. OVITO runs headless and multithreaded
+and searches its own neighbours: a ``neighbors`` argument serves only structid's own steps
+(PTM's rocksalt check).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import numpy as np
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
 from structid.labels import CODE, Labels
+from structid.neighbors import Neighbors, nearest_neighbors, resolve
 
 if TYPE_CHECKING:
     from ovito.data import DataCollection
@@ -71,7 +74,7 @@ class AdaptiveCNA:
     name = "acna"
     classes = ("other", "fcc", "hcp", "bcc", "ico")
 
-    def classify(self, frame: Frame) -> Labels:
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` with adaptive CNA."""
         from ovito.modifiers import CommonNeighborAnalysisModifier as CNA
 
@@ -103,7 +106,7 @@ class PTM:
         self.rmsd_cutoff = float(rmsd_cutoff)
         self.orderings = orderings
 
-    def classify(self, frame: Frame) -> Labels:
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` with PTM; ``extra["rmsd"]`` holds each fit's RMSD."""
         from ovito.modifiers import PolyhedralTemplateMatchingModifier as PTMModifier
 
@@ -124,20 +127,18 @@ class PTM:
         if binary:
             ordering = np.asarray(data.particles["Ordering Type"][...])
             codes[(codes == CODE["bcc"]) & (ordering == int(PTMModifier.OrderingType.B2))] = CODE["cscl"]
-            codes = _mark_rocksalt(frame.wrapped(), codes)
+            codes = _mark_rocksalt(frame.wrapped(), codes, resolve(frame, neighbors))
         rmsd = np.asarray(data.particles["RMSD"][...], dtype=np.float32)
         return Labels(codes=codes, classes=self.classes, method=self.name, extra={"rmsd": rmsd})
 
 
-def _mark_rocksalt(frame: Frame, codes: np.ndarray) -> np.ndarray:
+def _mark_rocksalt(frame: Frame, codes: np.ndarray, neighbors: Neighbors = None) -> np.ndarray:
     """Relabel simple-cubic atoms whose six nearest neighbors all have another species."""
-    from structid.neighbors import nearest_neighbors
-
     sc = np.flatnonzero(codes == CODE["sc"])
     if sc.size == 0:
         return codes
-    neighbors = nearest_neighbors(frame, 6).indices[sc]
-    alternating = np.all(frame.species[neighbors] != frame.species[sc, None], axis=1)
+    nearest = nearest_neighbors(frame, 6, neighbors=neighbors).indices[sc]
+    alternating = np.all(frame.species[nearest] != frame.species[sc, None], axis=1)
     codes = codes.copy()
     codes[sc[alternating]] = CODE["rocksalt"]
     return codes
@@ -152,7 +153,7 @@ class IdentifyDiamond:
     name = "diamond"
     classes = ("other", "cd", "hd")
 
-    def classify(self, frame: Frame) -> Labels:
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` as cd, hd or other."""
         from ovito.modifiers import IdentifyDiamondModifier
 

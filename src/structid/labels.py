@@ -93,6 +93,22 @@ class Labels:
         kwargs.setdefault("classes", tuple(str(u) for u in uniq))
         return cls(codes=codes, **kwargs)
 
+    @classmethod
+    def from_probabilities(cls, probabilities: np.ndarray, classes: tuple[str, ...] | list[str],
+                           min_confidence: float = 0.0, **kwargs) -> Labels:
+        """Labels of the most likely class of every atom; ``unknown`` where the top probability
+        is below ``min_confidence``. ``probabilities``: (n, len(classes)), columns in the order
+        of ``classes``."""
+        if not 0 <= min_confidence <= 1:
+            raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+        classes = tuple(classes)
+        p = np.asarray(probabilities, dtype=np.float32)
+        table = np.array([code_of(c) for c in classes], dtype=np.int16)
+        codes = table[p.argmax(axis=1)] if len(p) else np.zeros(0, np.int16)
+        if min_confidence > 0 and len(p):
+            codes = np.where(p.max(axis=1) < min_confidence, CODE["unknown"], codes)
+        return cls(codes=codes, classes=classes, probabilities=p, **kwargs)
+
     def __len__(self) -> int:
         return len(self.codes)
 
@@ -124,11 +140,16 @@ class Labels:
 
 @runtime_checkable
 class Classifier(Protocol):
-    """What every structure-identification method implements."""
+    """What every structure-identification method implements.
+
+    ``neighbors``: None, a prebuilt :class:`structid.neighbors.NeighborList` of ``frame`` or a
+    query (see :mod:`structid.neighbors`); a method that searches its own neighbours (OVITO's)
+    accepts and ignores it.
+    """
 
     #: short name used on the command line and in ``Labels.method``
     name: str
 
-    def classify(self, frame: Frame) -> Labels:
+    def classify(self, frame: Frame, neighbors=None) -> Labels:
         """Label every atom of ``frame``."""
         ...

@@ -2,11 +2,18 @@
 
 Handles triclinic cells, mixed periodicity and cells smaller than twice the cutoff (vesin
 enumerates every periodic image within the cutoff). Distances in Å.
+
+Every stage that needs neighbours (descriptors, classifiers, the denoiser, compositions) takes
+one ``neighbors=`` argument, read by :func:`resolve`: None (the stage searches what it needs),
+a prebuilt :class:`NeighborList` (used when it reaches far enough, so that stages share one
+search), or a query ``{"r_max": 3.5}`` / ``{"num_neighbors": 12}``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Union
 
 import numpy as np
 from numba import njit, prange
@@ -47,6 +54,27 @@ class NeighborList:
         """(n,) number of neighbors of every atom."""
         return np.diff(self.offsets)
 
+    def within(self, cutoff: float) -> NeighborList:
+        """The pairs closer than ``cutoff`` (Å, at most this list's cutoff)."""
+        if cutoff > self.cutoff:
+            raise InputError(f"a neighbor list to {self.cutoff:.3f} Å cannot give pairs to {cutoff:.3f} Å")
+        keep = self.distances < cutoff
+        offsets = np.zeros_like(self.offsets)
+        np.cumsum(np.bincount(self.i[keep], minlength=self.n_atoms), out=offsets[1:])
+        return NeighborList(self.i[keep], self.j[keep], self.shifts[keep], self.vectors[keep],
+                            self.distances[keep], offsets, float(cutoff))
+
+    def nearest(self, k: int) -> NearestNeighbors | None:
+        """The ``k`` nearest neighbors of every atom, or None when some atom has fewer than
+        ``k`` in this list."""
+        n = self.n_atoms
+        if n and self.counts().min() < k:
+            return None
+        take = (self.offsets[:-1, None] + np.arange(k)).ravel()
+        return NearestNeighbors(indices=self.j[take].reshape(n, k),
+                                vectors=self.vectors[take].reshape(n, k, 3),
+                                distances=self.distances[take].reshape(n, k))
+
 
 @dataclass(frozen=True)
 class NearestNeighbors:
@@ -65,6 +93,10 @@ class NearestNeighbors:
     @property
     def k(self) -> int:
         return self.indices.shape[1]
+
+
+#: what a ``neighbors=`` argument may be (see the module docstring)
+Neighbors = Union[NeighborList, Mapping[str, float], None]
 
 
 def neighbor_list(frame: Frame, cutoff: float) -> NeighborList:
@@ -91,16 +123,22 @@ def neighbor_list(frame: Frame, cutoff: float) -> NeighborList:
                         offsets=offsets, cutoff=float(cutoff))
 
 
-def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None) -> NearestNeighbors:
+def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None,
+                      neighbors: Neighbors = None) -> NearestNeighbors:
     """The ``k`` nearest neighbors (periodic images included) of every atom.
 
-    The search radius starts from the mean atomic density and grows until every atom has ``k``
-    neighbors; ``max_cutoff`` (Å, default 4x the first radius) bounds it so that an isolated atom
-    gives an error instead of an all-pairs list.
+    From ``neighbors`` when it holds ``k`` per atom; otherwise the search radius starts from the
+    mean atomic density and grows until every atom has ``k`` neighbors; ``max_cutoff`` (Å,
+    default 4x the first radius) bounds it so that an isolated atom gives an error instead of an
+    all-pairs list.
     """
     n = len(frame)
     if k < 1:
         raise InputError(f"`k` must be at least 1, got {k}")
+    if isinstance(neighbors, NeighborList) and neighbors.n_atoms == n:
+        found = neighbors.nearest(k)
+        if found is not None:
+            return found
     where = frame.info.get("source", "frame")
     if not frame.pbc.any() and n < k + 1:
         raise InputError(
@@ -112,24 +150,91 @@ def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None) 
         return NearestNeighbors(empty.astype(np.int64), np.zeros((0, k, 3)), empty)
     cutoff = _initial_radius(frame, k)
     limit = 4.0 * cutoff if max_cutoff is None else float(max_cutoff)
-    while True:
-        nl = neighbor_list(frame, cutoff)
+
+    def too_sparse(nl: NeighborList) -> InputError:
         counts = nl.counts()
-        if counts.min() >= k:
-            break
-        if cutoff >= limit:
-            atom = int(np.argmin(counts))
-            raise InputError(
-                f"{where}: atom {atom} (id {frame.ids[atom]}) has only {counts[atom]} neighbors "
-                f"within {cutoff:.2f} Å, {k} needed; the frame is too sparse or the atom isolated"
-            )
-        cutoff = min(cutoff * 1.3, limit)
-    take = (nl.offsets[:-1, None] + np.arange(k)).ravel()
-    return NearestNeighbors(
-        indices=nl.j[take].reshape(n, k),
-        vectors=nl.vectors[take].reshape(n, k, 3),
-        distances=nl.distances[take].reshape(n, k),
-    )
+        atom = int(np.argmin(counts))
+        return InputError(
+            f"{where}: atom {atom} (id {frame.ids[atom]}) has only {counts[atom]} neighbors "
+            f"within {nl.cutoff:.2f} Å, {k} needed; the frame is too sparse or the atom isolated"
+        )
+
+    nl = grow_until(frame, cutoff, lambda nl: nl.counts().min() >= k, factor=1.3, limit=limit,
+                    on_limit=too_sparse)
+    return nl.nearest(k)
+
+
+def grow_until(frame: Frame, radius: float, enough: Callable[[NeighborList], bool], *,
+               factor: float, limit: float | None = None, max_tries: int | None = None,
+               on_limit: Callable[[NeighborList], Exception] | None = None) -> NeighborList:
+    """The neighbor list at ``radius`` (Å), grown by ``factor`` until ``enough(list)`` holds.
+
+    The radius is capped at ``limit``; the search stops after ``max_tries`` lists. When either
+    bound is reached without ``enough``, ``on_limit(list)`` is raised if given, else the last
+    list is returned.
+    """
+    tries = 0
+    while True:
+        nl = neighbor_list(frame, radius)
+        tries += 1
+        if enough(nl):
+            return nl
+        if (limit is not None and radius >= limit) or (max_tries is not None and tries >= max_tries):
+            if on_limit is not None:
+                raise on_limit(nl)
+            return nl
+        radius = radius * factor if limit is None else min(radius * factor, limit)
+
+
+def resolve(frame: Frame, neighbors: Neighbors = None, *, r_max: float | None = None) -> NeighborList | None:
+    """The neighbor list a stage should use, from its ``neighbors=`` argument.
+
+    A :class:`NeighborList` of this frame is returned as it is (cut to ``r_max`` when it reaches
+    farther); a query is searched (``{"r_max": R}``: every pair within R Å; ``{"num_neighbors":
+    k}``: a list holding at least the k nearest of every atom). None, or a list that does not
+    reach ``r_max``, gives a fresh search to ``r_max`` when one is given, else None: the stage
+    then searches as it does by default.
+    """
+    if neighbors is None:
+        return neighbor_list(frame, r_max) if r_max is not None else None
+    if isinstance(neighbors, NeighborList):
+        if neighbors.n_atoms != len(frame):
+            raise InputError(f"the neighbor list holds {neighbors.n_atoms} atoms, the frame {len(frame)}")
+        if r_max is None or neighbors.cutoff == r_max:
+            return neighbors
+        if neighbors.cutoff > r_max:
+            return neighbors.within(r_max)
+        return neighbor_list(frame, r_max)
+    if isinstance(neighbors, Mapping):
+        unknown = set(neighbors) - {"r_max", "num_neighbors"}
+        if unknown or len(neighbors) != 1:
+            raise InputError(f"a neighbor query is {{'r_max': Å}} or {{'num_neighbors': k}}, got {dict(neighbors)!r}")
+        if "r_max" in neighbors:
+            return resolve(frame, neighbor_list(frame, float(neighbors["r_max"])), r_max=r_max)
+        k = int(neighbors["num_neighbors"])
+        if k < 1:
+            raise InputError(f"`num_neighbors` must be at least 1, got {k}")
+        cutoff = _initial_radius(frame, k)
+        nl = grow_until(frame, cutoff, lambda nl: nl.n_atoms == 0 or nl.counts().min() >= k,
+                        factor=1.3, limit=4.0 * cutoff)
+        return resolve(frame, nl, r_max=r_max)
+    raise InputError(f"`neighbors` must be a NeighborList, a query dict or None, got {type(neighbors).__name__}")
+
+
+def nn_distance(frame: Frame, k: int = 1, neighbors: Neighbors = None) -> float:
+    """The frame's nearest-neighbour distance, Å: the median over atoms of the mean distance to
+    each atom's ``k`` nearest neighbours (``k = 1``: the nearest one; ``k = 4``: the first shell of
+    fcc, bcc, hcp, sc, cd, hd and rocksalt alike). Medians are robust to thermal noise, missing
+    atoms and surfaces."""
+    if len(frame) < 2:
+        raise InputError(f"{frame.info.get('source', 'frame')}: {len(frame)} atom(s); the "
+                         "nearest-neighbour distance cannot be estimated")
+    return median_of_means(nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).distances)
+
+
+def median_of_means(distances: np.ndarray) -> float:
+    """Median over rows of the row means of (n, k) distances: the :func:`nn_distance` statistic."""
+    return float(np.median(distances.mean(axis=1)))
 
 
 @njit(cache=True, parallel=True)

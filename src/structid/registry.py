@@ -1,52 +1,93 @@
-"""The registry of classifiers: every method the CLI and the benchmarks can run by name.
+"""The registry of methods: every classifier the CLI, the benchmarks and the test kit can run
+by name, and the shipped model each trained method loads by default.
 
-Entries are import paths so that ``import structid`` stays light; later methods join with
-:func:`register`.
+Entries are import paths so that ``import structid`` stays light; new methods join with
+:func:`register`. Models never import the shipped weights; this module joins the two.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from structid import pretrained
 from structid.errors import InputError
 from structid.labels import Classifier
 
-_METHODS: dict[str, tuple[str, str]] = {}
+
+@dataclass(frozen=True)
+class Method:
+    """A registered method: ``target`` is ``"module:ClassName"``; a trained method names the
+    shipped model it loads when no ``model`` option is given."""
+
+    name: str
+    target: str
+    description: str
+    default_model: str | None = None
+
+    def load_class(self) -> type:
+        module_name, class_name = self.target.split(":")
+        return getattr(importlib.import_module(module_name), class_name)
 
 
-def register(name: str, target: str, description: str) -> None:
-    """Register ``target`` ("module:ClassName", constructed with keyword options) as ``name``."""
-    _METHODS[name] = (target, description)
+_METHODS: dict[str, Method] = {}
+#: the denoiser ``--denoise`` uses unless told otherwise
+DEFAULT_DENOISER = "denoiser-metals"
+
+
+def register(name: str, target: str, description: str, default_model: str | None = None) -> None:
+    """Register ``target`` ("module:ClassName") as ``name``; with ``default_model``, the class
+    is a trained model (``load(path, **options)``) and that shipped model is its default."""
+    _METHODS[name] = Method(name, target, description, default_model)
 
 
 def available() -> dict[str, str]:
     """Registered method names and their one-line descriptions."""
-    return {name: description for name, (_, description) in _METHODS.items()}
+    return {name: method.description for name, method in _METHODS.items()}
+
+
+def method(name: str) -> Method:
+    """The registered method ``name``; a clear error lists the others."""
+    try:
+        return _METHODS[name]
+    except KeyError:
+        raise InputError(f"unknown method {name!r}; available: {', '.join(_METHODS)}") from None
 
 
 def get_classifier(name: str, **options: Any) -> Classifier:
-    """Construct the classifier registered as ``name`` with the given options."""
-    try:
-        target, _ = _METHODS[name]
-    except KeyError:
-        raise InputError(
-            f"unknown method {name!r}; available: {', '.join(_METHODS)}"
-        ) from None
-    module_name, class_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    accepted = inspect.signature(cls).parameters
+    """The classifier registered as ``name``. A trained method takes ``model`` (a file or a
+    shipped model's name; default its shipped model) and constructor options such as
+    ``min_confidence``; a classical one takes its constructor options."""
+    entry = method(name)
+    cls = entry.load_class()
+    accepted = set(inspect.signature(cls).parameters)
+    if entry.default_model is not None:
+        accepted.add("model")
     unknown = [k for k in options if k not in accepted]
     if unknown:
         raise InputError(f"method {name!r} does not take the option(s) {', '.join(unknown)}")
-    return cls(**options)
+    if entry.default_model is None:
+        return cls(**options)
+    model = options.pop("model", None)
+    return cls.load(pretrained.resolve(model, entry.default_model), **options)
+
+
+def get_denoiser(model: str | Path | None = None):
+    """A trained :class:`~structid.models.denoiser.Denoiser`: the file ``model`` or a shipped
+    denoiser's name (default :data:`DEFAULT_DENOISER`)."""
+    from structid.models.denoiser import Denoiser
+
+    return Denoiser.load(pretrained.resolve(model, DEFAULT_DENOISER))
 
 
 register("acna", "structid.classical:AdaptiveCNA", "adaptive common neighbor analysis (OVITO)")
 register("ptm", "structid.classical:PTM", "polyhedral template matching, all structures (OVITO)")
 register("diamond", "structid.classical:IdentifyDiamond", "cubic/hexagonal diamond (OVITO)")
-register("nmcnn", "structid.models.nmcnn:from_file",
-         "Neighbors Map + CNN (shipped nmcnn-metals, or --model FILE)")
-register("less", "structid.models.less:from_file",
-         "LESS stacked ensemble on Steinhardt features (shipped less-8, or --model FILE)")
+register("nmcnn", "structid.models.nmcnn:NMCNN",
+         "Neighbors Map + CNN (shipped nmcnn-metals, or --model FILE)", default_model="nmcnn-metals")
+register("less", "structid.models.less:LESS",
+         "LESS stacked ensemble on Steinhardt features (shipped less-8, or --model FILE)",
+         default_model="less-8")

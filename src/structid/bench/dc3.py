@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from structid.errors import InputError
-from structid.io.readers import open_trajectory
 from structid.labels import CODE, CRYSTALLINE
+from structid.md.store import finished_runs
 from structid.registry import get_classifier
 
 #: predicted labels accepted for a true label
@@ -43,25 +41,14 @@ class Row:
         return self.correct / max(self.atoms, 1)
 
 
-def _hits(truth: str, codes: np.ndarray) -> int:
+def hits(truth: str, codes: np.ndarray) -> int:
+    """How many of ``codes`` are right for the true label ``truth`` (for ``liquid``: how many
+    are not crystalline; see :data:`ACCEPTED` for ordered variants)."""
     if truth == "liquid":
         crystal_codes = [CODE[c] for c in CRYSTALLINE]
         return int(np.count_nonzero(~np.isin(codes, crystal_codes)))
     accepted = [CODE[c] for c in ACCEPTED.get(truth, {truth})]
     return int(np.count_nonzero(np.isin(codes, accepted)))
-
-
-def find_runs(root: Path, recipe: str = "dc3") -> list[tuple[dict, Path]]:
-    """(metadata, dump path) of every finished run of ``recipe`` under the data directory."""
-    folder = root / "md" / recipe
-    runs = []
-    for meta_path in sorted(folder.glob("*/*.json")):
-        dump = meta_path.with_suffix(".lammpstrj.gz")
-        if dump.exists():
-            runs.append((json.loads(meta_path.read_text()), dump))
-    if not runs:
-        raise InputError(f"no finished runs under {folder}; run `structid md run {recipe}` first")
-    return runs
 
 
 def evaluate(root: Path, methods: list[str], recipe: str = "dc3",
@@ -72,19 +59,19 @@ def evaluate(root: Path, methods: list[str], recipe: str = "dc3",
     supply ready instances by name."""
     classifiers = {m: (classifiers or {}).get(m) or get_classifier(m) for m in methods}
     rows = []
-    runs = [(m, d) for m, d in find_runs(root, recipe) if not systems or m["system"] in systems]
-    for meta, dump in runs:
+    for run in finished_runs(root, recipe, systems):
+        meta = run.meta
         labels = [f["label"] for f in meta["frames"]]
         temps = [f["T_K"] for f in meta["frames"] if f["label"]]
         phase = meta.get("phase", "liquid" if "liquid" in set(labels) else "crystal")
         counts = defaultdict(lambda: [0, 0, 0])
-        for k, (frame, truth) in enumerate(zip(open_trajectory(dump), labels)):
+        for k, (frame, truth) in enumerate(zip(run.frames(), labels)):
             if truth is None or (frame_indices is not None and k not in frame_indices):
                 continue
             for name, classifier in classifiers.items():
                 codes = classifier.classify(frame).codes
                 c = counts[name]
-                c[0] += _hits(truth, codes)
+                c[0] += hits(truth, codes)
                 c[1] += len(codes)
                 c[2] += 1
         for name in methods:

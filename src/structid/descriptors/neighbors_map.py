@@ -1,5 +1,5 @@
 """Neighbors Map: a rotation-, translation- and permutation-invariant image of each atom's
-neighborhood (Allera et al. 2023, section 2.2; restated in docs/methods.md).
+neighborhood (Allera et al. 2023, section 2.2).
 
 For atom i with neighbors j_1, j_2, ... sorted by distance inside the ball of radius ``r_cut``:
 
@@ -20,21 +20,15 @@ from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame
-from structid.neighbors import NeighborList, neighbor_list
+from structid.neighbors import NeighborList, Neighbors, grow_until, median_of_means, nn_distance, resolve
 
 #: r_cut rule: this multiple of the 95th percentile, over atoms, of the distance to the N-th
 #: nearest neighbor. Most balls then hold more than N atoms (so that rows see the neighbors'
 #: own shells), and only atoms in unusually open places get zero pixels.
 RCUT_FACTOR = 1.05
 RCUT_QUANTILE = 95.0
-
-
-def typical_nn_distance(frame: Frame) -> float:
-    """Median over atoms of the nearest-neighbor distance, Å (robust to missing atoms and
-    thermal noise); the length unit the maps use when ``scale="auto"``."""
-    from structid.neighbors import nearest_neighbors
-
-    return float(np.median(nearest_neighbors(frame, 1).distances[:, 0]))
+#: the adaptive search grows its radius by this factor, at most this many times
+_GROWTH, _TRIES = 1.25, 8
 
 
 class NeighborsMap:
@@ -48,9 +42,9 @@ class NeighborsMap:
             by the rule above when None.
         channel_weights: one mapping species -> weight per extra channel, e.g.
             ``[{"Cu": 1, "Zr": -1}]`` for a two-channel map.
-        scale: distances are divided by this length (Å) before use; ``"auto"`` uses
-            :func:`typical_nn_distance` of each frame so that one model serves every element;
-            None keeps Å, as in the paper.
+        scale: distances are divided by this length (Å) before use; ``"auto"`` uses the
+            frame's nearest-neighbour distance (:func:`structid.neighbors.nn_distance`) so that
+            one model serves every element; None keeps Å, as in the paper.
     """
 
     def __init__(
@@ -82,6 +76,12 @@ class NeighborsMap:
         return {"size": self.size, "gamma": self.gamma, "beta": self.beta, "r_cut": self.r_cut,
                 "channel_weights": self.channel_weights, "scale": self.scale}
 
+    def __repr__(self) -> str:
+        return "NeighborsMap(" + ", ".join(f"{k}={v!r}" for k, v in self.params().items()) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NeighborsMap) and self.params() == other.params()
+
     def weights(self, frame: Frame) -> np.ndarray:
         """(C, n) per-atom weights of every channel; an error names species without a weight."""
         w = np.ones((self.channels, len(frame)))
@@ -101,64 +101,81 @@ class NeighborsMap:
         if self.scale is None:
             return 1.0
         if self.scale == "auto":
-            return typical_nn_distance(frame)
+            return nn_distance(frame)
         return float(self.scale)
 
-    def prepare(self, frame: Frame) -> tuple[NeighborList, float, float]:
-        """The neighbor list of the ball, the ball radius and the length scale (both Å)."""
+    def find_neighbors(self, frame: Frame) -> NeighborList:
+        """The neighbour list the maps of ``frame`` are made from: all pairs within the fixed
+        ``r_cut``, or, for the adaptive rule, a list grown until 96 % of the atoms have N
+        neighbours in it."""
         n = len(frame)
-        where = frame.info.get("source", "frame")
         if n < 2 and not frame.pbc.any():
-            raise InputError(f"{where}: a Neighbors Map needs at least 2 atoms")
+            raise InputError(f"{frame.info.get('source', 'frame')}: a Neighbors Map needs at least 2 atoms")
         if self.r_cut is not None:
-            scale = self.length_scale(frame)
-            r_cut = float(self.r_cut) * scale
-            return neighbor_list(frame, r_cut), r_cut, scale
-        # Start from the radius that holds ~1.3 N atoms at the mean density, grow if needed.
+            return resolve(frame, r_max=float(self.r_cut) * self.length_scale(frame))
+        # start from the radius that holds ~1.3 N atoms at the mean density
         extent = np.ptp(frame.positions, axis=0) + 1.0 if n else np.ones(3)
         volume = frame.volume if frame.pbc.all() else float(np.prod(extent))
         radius = (3 * (1.3 * self.size + 1) * volume / (4 * np.pi * max(n, 1))) ** (1 / 3)
-        for _ in range(8):
-            nl = neighbor_list(frame, radius)
-            counts = nl.counts()
-            enough = counts >= self.size
-            if enough.mean() >= RCUT_QUANTILE / 100 + 0.01 or not frame.pbc.any() and n <= self.size:
-                break
-            radius *= 1.25
-        d_n = nl.distances[nl.offsets[:-1][enough] + self.size - 1] if enough.any() else nl.distances
-        r_cut = min(RCUT_FACTOR * float(np.percentile(d_n, RCUT_QUANTILE)), radius)
-        if self.scale == "auto":
-            # the same list gives each atom's nearest neighbor: no second search
-            has = counts > 0
-            if not has.any():
-                raise InputError(f"{where}: no atom has a neighbor within {radius:.2f} Å")
-            scale = float(np.median(nl.distances[nl.offsets[:-1][has]]))
-        else:
-            scale = 1.0 if self.scale is None else float(self.scale)
-        return nl, r_cut, scale
+        return grow_until(frame, radius, lambda nl: self._covers(frame, nl), factor=_GROWTH,
+                          max_tries=_TRIES)
 
-    def compute(self, frame: Frame, atoms: np.ndarray | None = None) -> np.ndarray:
+    def _covers(self, frame: Frame, nl: NeighborList) -> bool:
+        """Whether ``nl`` reaches far enough for the adaptive ``r_cut`` rule."""
+        enough = nl.counts() >= self.size
+        return bool(enough.mean() >= RCUT_QUANTILE / 100 + 0.01
+                    or not frame.pbc.any() and len(frame) <= self.size)
+
+    def ball(self, frame: Frame, nl: NeighborList) -> tuple[float, float]:
+        """The ball radius and the length scale (both Å) of ``frame`` given its list ``nl``."""
+        if self.r_cut is not None:
+            scale = self.length_scale(frame)
+            return float(self.r_cut) * scale, scale
+        counts = nl.counts()
+        enough = counts >= self.size
+        d_n = nl.distances[nl.offsets[:-1][enough] + self.size - 1] if enough.any() else nl.distances
+        r_cut = min(RCUT_FACTOR * float(np.percentile(d_n, RCUT_QUANTILE)), nl.cutoff)
+        if self.scale != "auto":
+            return r_cut, 1.0 if self.scale is None else float(self.scale)
+        # the same list gives each atom's nearest neighbour: no second search; atoms with no
+        # neighbour in it (isolated) do not count
+        has = counts > 0
+        if not has.any():
+            raise InputError(f"{frame.info.get('source', 'frame')}: no atom has a neighbor within "
+                             f"{nl.cutoff:.2f} Å")
+        return r_cut, median_of_means(nl.distances[nl.offsets[:-1][has]][:, None])
+
+    def _neighbors(self, frame: Frame, neighbors: Neighbors) -> NeighborList:
+        given = resolve(frame, neighbors)
+        if given is None:
+            return self.find_neighbors(frame)
+        if self.r_cut is not None:
+            return resolve(frame, given, r_max=float(self.r_cut) * self.length_scale(frame))
+        return given if self._covers(frame, given) else self.find_neighbors(frame)
+
+    def compute(self, frame: Frame, neighbors: Neighbors = None, atoms: np.ndarray | None = None) -> np.ndarray:
         """(n, C, N, N) float32 maps of every atom (or of the atoms in ``atoms``).
 
-        Memory: 4 C N^2 bytes per atom (4 kB at N = 32); use :meth:`iter_chunks` for big frames.
+        ``neighbors``: a list or query (:mod:`structid.neighbors`); used when it reaches far
+        enough for the ball, else searched again. Memory: 4 C N^2 bytes per atom; use
+        :meth:`iter_chunks` for big frames.
         """
-        parts = [maps for _, maps in self.iter_chunks(frame, atoms=atoms, chunk=1 << 62)]
+        parts = [maps for _, maps in self.iter_chunks(frame, atoms=atoms, chunk=1 << 62, neighbors=neighbors)]
         if not parts:
             return np.zeros((0, self.channels, self.size, self.size), dtype=np.float32)
         return parts[0]
 
     def iter_chunks(
         self, frame: Frame, chunk: int = 65536, atoms: np.ndarray | None = None,
-        reuse: bool = False, prepared: tuple[NeighborList, float, float] | None = None,
+        reuse: bool = False, neighbors: Neighbors = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(atom_indices, maps)`` blocks of at most ``chunk`` atoms (bounded memory).
 
         With ``reuse``, every block is written into the same array (valid until the next block
-        is requested): fresh memory for each block costs page faults, 0.5 s per 100k maps.
-        ``prepared``: the result of :meth:`prepare` for this frame, when the caller needs the
-        neighbour list too.
+        is requested): fresh memory for each block costs page faults.
         """
-        nl, r_cut, scale = self.prepare(frame) if prepared is None else prepared
+        nl = self._neighbors(frame, neighbors)
+        r_cut, scale = self.ball(frame, nl)
         weights = self.weights(frame)
         atoms = np.arange(len(frame)) if atoms is None else np.asarray(atoms, dtype=np.int64)
         inside = nl.distances < r_cut

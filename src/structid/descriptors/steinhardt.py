@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame
-from structid.neighbors import nearest_neighbors, neighbor_list
+from structid.neighbors import Neighbors, nearest_neighbors, resolve
 
 DEFAULT_L = (3, 4, 6, 8, 10, 12)
 
@@ -58,14 +58,27 @@ class Steinhardt:
         return {"ls": self.ls, "n_nearest": self.n_nearest, "padding": self.padding,
                 "cross_species": self.cross_species, "averaged": self.averaged}
 
-    def cutoffs(self, frame: Frame) -> np.ndarray:
-        """(n,) adaptive cutoff radius of every atom, Å."""
-        return self.padding * nearest_neighbors(frame, self.n_nearest).distances.mean(axis=1)
+    def __repr__(self) -> str:
+        return "Steinhardt(" + ", ".join(f"{k}={v!r}" for k, v in self.params().items()) + ")"
 
-    def compute(self, frame: Frame) -> np.ndarray:
-        """(n, n_features) float64 features (column order in the class docstring)."""
-        r_cut = self.cutoffs(frame)
-        nl = neighbor_list(frame, float(r_cut.max()) * (1 + 1e-9))
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Steinhardt) and self.params() == other.params()
+
+    def cutoffs(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
+        """(n,) adaptive cutoff radius of every atom, Å."""
+        nearest = nearest_neighbors(frame, self.n_nearest, neighbors=resolve(frame, neighbors))
+        return self.padding * nearest.distances.mean(axis=1)
+
+    def compute(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
+        """(n, n_features) float64 features (column order in the class docstring).
+
+        ``neighbors``: a list or query (:mod:`structid.neighbors`), used where it reaches far
+        enough for the adaptive cutoffs."""
+        if len(frame) == 0:
+            return np.zeros((0, self.n_features))
+        given = resolve(frame, neighbors)
+        r_cut = self.cutoffs(frame, given)
+        nl = resolve(frame, given, r_max=float(r_cut.max()) * (1 + 1e-9))
         keep = nl.distances < r_cut[nl.i]
         i, j, vec = nl.i[keep], nl.j[keep], nl.vectors[keep]
         if len(i) and nl.distances[keep].min() == 0:

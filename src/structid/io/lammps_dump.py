@@ -7,9 +7,6 @@ restricted triclinic (``xy xz yz``) and general triclinic (``abc origin``) boxes
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +16,7 @@ import numpy as np
 
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
+from structid.io.compression import READ_ERRORS, open_compressed
 from structid.io._textparse import BAD_COLUMNS, BAD_NUMBER, parse_rows
 
 #: Coordinate column triples in order of preference, and whether they are fractional.
@@ -27,20 +25,6 @@ _COORDINATES = (("x", "y", "z", False), ("xu", "yu", "zu", False),
 _COORDINATE_NAMES = {name for triple in _COORDINATES for name in triple[:3]}
 _INTEGER_COLUMNS = {"id", "type", "mol", "ix", "iy", "iz", "proc", "procp1", "structure_id"}
 _CHUNK = 1 << 24  # bytes read at a time while parsing atom lines
-
-
-def open_compressed(path: str | os.PathLike, mode: str = "rb") -> tuple[IO[bytes], IO[bytes]]:
-    """Open a possibly compressed file; returns ``(stream, raw)`` where ``raw.tell()`` counts
-    bytes of the file on disk (for progress bars)."""
-    raw = open(path, mode)
-    name = str(path)
-    if name.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw, mode=mode), raw
-    if name.endswith(".bz2"):
-        return bz2.BZ2File(raw, mode=mode), raw
-    if name.endswith((".xz", ".lzma")):
-        return lzma.LZMAFile(raw, mode=mode), raw
-    return raw, raw
 
 
 class LammpsDumpReader:
@@ -87,7 +71,7 @@ class LammpsDumpReader:
                     return
                 yield frame
                 index += 1
-        except (OSError, EOFError, lzma.LZMAError) as exc:
+        except READ_ERRORS as exc:
             raise InputError(f"{self.path}: cannot read the file ({exc})") from None
         finally:
             self.close()

@@ -14,9 +14,9 @@ import numpy as np
 
 from structid.errors import InputError
 from structid.frame import Frame
+from structid.io.compression import strip_suffix
 from structid.io.lammps_dump import LammpsDumpReader, map_types
 
-_COMPRESSION = (".gz", ".bz2", ".xz", ".lzma")
 _BY_SUFFIX = {
     ".dump": "lammps-dump", ".lammpstrj": "lammps-dump", ".lammpsdump": "lammps-dump",
     ".data": "lammps-data", ".lmp": "lammps-data",
@@ -27,11 +27,7 @@ OWN_FORMATS = ("lammps-dump",)
 
 
 def _stem_name(path: Path) -> str:
-    name = path.name.lower()
-    for suffix in _COMPRESSION:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    return strip_suffix(path.name).lower()
 
 
 def detect_format(path: str | os.PathLike) -> str:

@@ -5,9 +5,6 @@ failed run leaves nothing half-written; an input file is never overwritten.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +14,7 @@ import numpy as np
 
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
+from structid.io.compression import strip_suffix, wrap
 from structid.labels import VOCABULARY, Labels
 
 WRITE_FORMATS = ("extxyz", "lammps-dump")
@@ -30,9 +28,7 @@ def output_format(path: str | os.PathLike, format: str | None = None) -> str:
             raise InputError(f"cannot write format {format!r}; choose one of {', '.join(WRITE_FORMATS)}")
         return format
 
-    name = Path(path).name.lower()
-    for suffix in (".gz", ".bz2", ".xz"):
-        name = name.removesuffix(suffix)
+    name = strip_suffix(Path(path).name).lower()
     if name.endswith((".dump", ".lammpstrj", ".lammpsdump")) or name.startswith("dump."):
         return "lammps-dump"
     if name.endswith((".xyz", ".extxyz")):
@@ -63,15 +59,7 @@ class AtomicFile:
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{self.path.name}.", suffix=".part")
         self._tmp = Path(tmp)
         raw = os.fdopen(fd, "wb")
-        name = self.path.name
-        if name.endswith(".gz"):
-            self.stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=4)
-        elif name.endswith(".bz2"):
-            self.stream = bz2.BZ2File(raw, mode="wb")
-        elif name.endswith(".xz"):
-            self.stream = lzma.LZMAFile(raw, mode="wb")
-        else:
-            self.stream = raw
+        self.stream: IO[bytes] = wrap(raw, self.path.name, "wb")
         self._raw = raw
         self._done = False
 

@@ -16,7 +16,8 @@ from structid.errors import StructidError
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
-    from structid.md.recipes import execute, plan
+    from structid.md.recipes import plan
+    from structid.md.simulate import execute
 
     runs = {run.key: run for run in plan(spec["recipe"], spec["systems"], spec["temps"],
                                            spec["n_atoms"], spec["quick"], spec["seed"])}

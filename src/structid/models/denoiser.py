@@ -2,124 +2,37 @@
 
 The network Δθ(r) gives one displacement per atom; denoising repeats ``r ← r − Δθ(r)``
 (Algorithm 1). Training draws an ideal lattice, σ ~ U(0, σmax), ε ~ N(0, I) and minimises
-``‖σε − Δθ(r + σε)‖²`` (Algorithm 2).
+``‖σε − Δθ(r + σε)‖²`` (Algorithm 2). The network: :mod:`structid.models.denoiser_network`.
 
-Design: a PaiNN-like message-passing network (Schütt et al. 2021) in plain PyTorch, chosen over
-an e3nn/NequIP tensor-product network for CPU speed: scalar and vector features only, so every
-operation is a dense matrix product or an index_add over edges. Vector features are built from
-bond directions and combined only linearly or scaled by invariants, which makes the output
-equivariant under rotations and reflections; only relative vectors enter (translation) and
-sums over neighbours are order-free (permutation).
-
-Lengths are in units of the structure's first-shell distance ``d`` (:func:`first_shell_distance`),
-estimated from the input itself in training and inference alike, so that one model serves every
-element. A smooth cutoff of 1.3 d keeps the first shell of fcc/hcp (12), bcc (8 + 6 at 1.15 d),
-sc (6) and diamond (4) and drops the next shell (fcc 1.41 d, diamond 1.63 d).
+Lengths are in units of the structure's first-shell distance ``d`` (``nn_distance(frame, 4)``:
+the median over atoms of the mean distance to the 4 nearest neighbours), estimated from the
+input itself in training and inference alike, so that one model serves every element.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from structid.errors import InputError, NotFittedError
+from structid.errors import InputError
 from structid.frame import Frame
+from structid.io.writers import AtomicFile
+from structid.lattices import LATTICES, lattice
+from structid.models.base import Estimator
+from structid.models.denoiser_network import CUTOFF, build_network
+from structid.neighbors import NeighborList, Neighbors, median_of_means, neighbor_list, nn_distance, resolve
 
-FILE_FORMAT = "structid-denoiser"
-FILE_VERSION = 1
-#: cutoff in first-shell distances
-CUTOFF = 1.3
 #: Lindemann-like largest training noise, in first-shell distances
 SIGMA_MAX = 0.13
-
-
-def first_shell_distance(frame: Frame) -> float:
-    """Median over atoms of the mean distance to the 4 nearest neighbours, Å: the first-shell
-    distance of fcc, bcc, hcp, sc, cd, hd and rocksalt, and robust to thermal noise."""
-    from structid.neighbors import nearest_neighbors
-
-    if len(frame) < 2:
-        raise InputError(f"{frame.info.get('source', 'frame')}: {len(frame)} atom(s); the "
-                         "nearest-neighbour distance cannot be estimated")
-    return float(np.median(nearest_neighbors(frame, 4).distances.mean(axis=1)))
-
-
-def _torch():
-    import torch
-
-    return torch
-
-
-def _network(n_species: int, features: int, layers: int, n_rbf: int):
-    """The PaiNN-like network as a torch module (built lazily so that importing is light)."""
-    torch = _torch()
-    nn = torch.nn
-
-    class Message(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.phi = nn.Sequential(nn.Linear(features, features), nn.SiLU(), nn.Linear(features, 3 * features))
-            self.filter = nn.Linear(n_rbf, 3 * features)
-
-        def forward(self, s, v, i, j, rbf, unit, edge_chunk, first: bool = False):
-            phi = self.phi(s)
-            ds = torch.zeros_like(s)
-            dv = torch.zeros_like(v)
-            for start in range(0, len(i), edge_chunk):
-                sl = slice(start, start + edge_chunk)
-                ii, jj = i[sl], j[sl]
-                x = phi[jj] * self.filter(rbf[sl])
-                a, b, c = torch.split(x, features, dim=-1)
-                ds.index_add_(0, ii, a)
-                term = c[:, None, :] * unit[sl][:, :, None]
-                if not first:  # the vector features start at zero: nothing to carry in layer 1
-                    term = term + b[:, None, :] * v[jj]
-                dv.index_add_(0, ii, term)
-            return s + ds, v + dv
-
-    class Update(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.u = nn.Linear(features, features, bias=False)
-            self.w = nn.Linear(features, features, bias=False)
-            self.mix = nn.Sequential(nn.Linear(2 * features, features), nn.SiLU(), nn.Linear(features, 3 * features))
-
-        def forward(self, s, v):
-            uv, wv = self.u(v), self.w(v)
-            norm = torch.sqrt((wv * wv).sum(dim=1) + 1e-8)
-            a = self.mix(torch.cat([s, norm], dim=-1))
-            avv, asv, ass = torch.split(a, features, dim=-1)
-            return s + asv * (uv * wv).sum(dim=1) + ass, v + avv[:, None, :] * uv
-
-    class Network(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embed = nn.Embedding(n_species, features)
-            self.messages = nn.ModuleList(Message() for _ in range(layers))
-            self.updates = nn.ModuleList(Update() for _ in range(layers))
-            self.gate = nn.Sequential(nn.Linear(features, features), nn.SiLU(), nn.Linear(features, features))
-            self.register_buffer("centers", torch.linspace(0.0, CUTOFF, n_rbf))
-
-        def forward(self, species, i, j, vectors, edge_chunk: int = 1 << 30):
-            """(n, 3) displacements from (m, 3) bond vectors i -> j, all in units of d."""
-            r = torch.linalg.norm(vectors, dim=-1)
-            unit = vectors / r[:, None]
-            envelope = torch.where(r < CUTOFF, 0.5 * (torch.cos(math.pi * r / CUTOFF) + 1.0), torch.zeros_like(r))
-            width = CUTOFF / len(self.centers)
-            rbf = torch.exp(-((r[:, None] - self.centers) / width) ** 2) * envelope[:, None]
-            s = self.embed(species)
-            v = torch.zeros(len(species), 3, features, dtype=s.dtype)
-            for k, (message, update) in enumerate(zip(self.messages, self.updates)):
-                s, v = message(s, v, i, j, rbf, unit, edge_chunk, first=k == 0)
-                s, v = update(s, v)
-            return (v * self.gate(s)[:, None, :]).sum(dim=-1)
-
-    return Network()
+#: neighbours whose mean distance is the first-shell distance d
+SHELL = 4
 
 
 @dataclass
@@ -132,32 +45,49 @@ class DenoiseResult:
     trajectory: list[Frame] | None = None
 
 
-class Denoiser:
+class Denoiser(Estimator):
     """Score-based denoiser.
 
     Args:
+        lattices: the ideal lattices it learns (names of :data:`structid.lattices.LATTICES`).
         species: element names the model distinguishes (one embedding each); None: one
             embedding for every atom (element-agnostic, the metals and DC3 models).
-        features, layers, n_rbf: network size (defaults: 32 scalar + 32 vector channels, 3
-            message-passing layers, 8 radial functions; ~40k parameters).
+        features, layers, n_rbf: network size (scalar and vector channels, message-passing
+            layers, radial functions).
+        steps: optimisation steps; 0 gives the untrained network (random weights).
+        batch: noisy cells per step.
+        learning_rate: AdamW step size (cosine decay to 5 %).
+        sigma_max: largest training noise, in first-shell distances.
         seed: random seed of initialisation and training.
     """
 
     name = "denoiser"
+    kind = "denoiser"
+    version = 2
+    learned = "net_"
 
-    def __init__(self, species: Sequence[str] | None = None, features: int = 32, layers: int = 3,
-                 n_rbf: int = 8, seed: int = 0) -> None:
+    def __init__(self, lattices: Sequence[str] = ("fcc", "bcc", "hcp"), species: Sequence[str] | None = None,
+                 features: int = 32, layers: int = 3, n_rbf: int = 8, steps: int = 3000, batch: int = 4,
+                 learning_rate: float = 2e-3, sigma_max: float = SIGMA_MAX, seed: int = 0) -> None:
+        self.lattices = tuple(lattices)
         self.species = tuple(species) if species else None
-        self.features, self.layers, self.n_rbf, self.seed = features, layers, n_rbf, seed
-        torch = _torch()
-        torch.manual_seed(seed)
-        self.net = _network(len(self.species) if self.species else 1, features, layers, n_rbf)
-        self.trained_ = False
-        self.history_: dict = {}
+        self.features, self.layers, self.n_rbf = features, layers, n_rbf
+        self.steps, self.batch, self.learning_rate, self.sigma_max = steps, batch, learning_rate, sigma_max
+        self.seed = seed
 
     @property
     def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.net.parameters())
+        self.check_fitted()
+        return sum(p.numel() for p in self.net_.parameters())
+
+    def _build(self):
+        import torch
+
+        # a private random stream: the initial weights depend on the seed alone, and torch's
+        # global generator stays as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return build_network(len(self.species) if self.species else 1, self.features, self.layers, self.n_rbf)
 
     def _species_index(self, frame: Frame) -> np.ndarray:
         if self.species is None:
@@ -173,36 +103,39 @@ class Denoiser:
 
     def displacements(self, frame: Frame, scale: float | None = None) -> np.ndarray:
         """(n, 3) Δθ(r) in Å (one network evaluation)."""
-        d = scale or first_shell_distance(frame)
+        self.check_fitted()
+        d = scale or nn_distance(frame, SHELL)
         return _Graph(frame).step(self, frame.positions, d) * d
 
     def denoise(self, frame: Frame, iterations: int = 8, tolerance: float = 1e-3,
                 scale: float | None = None, save_trajectory: bool = False,
-                edge_chunk: int = 16_384) -> DenoiseResult:
+                edge_chunk: int = 16_384, neighbors: Neighbors = None) -> DenoiseResult:
         """Apply ``r ← r − Δθ(r)`` up to ``iterations`` times, stopping early when the largest
         step is below ``tolerance`` first-shell distances. Edges are processed ``edge_chunk``
-        at a time: memory stays bounded, and chunks that fit in the CPU cache are ~3x faster
-        than one pass over all edges (100k atoms: 1.6 s per step at 16k edges, 4.7 s at 2M).
+        at a time: memory stays bounded, and chunks that fit in the CPU cache run faster than
+        one pass over all edges (docs/benchmarks.md).
 
         ``scale``: a fixed first-shell distance in Å. By default it is estimated again from the
         current positions before every iteration, as training estimates it from each noisy
-        cell: the estimate of a noisy frame is 7–10 % short, and keeping it while the noise
-        goes away shows the model a stretched lattice it never saw (bcc then drifts away)."""
-        if not self.trained_:
-            raise NotFittedError("this denoiser is not trained yet: call fit() or Denoiser.load()")
+        cell: the estimate of a noisy frame is short, and keeping it while the noise goes away
+        shows the model a stretched lattice it never saw (bcc then drifts away).
+        ``neighbors``: a list of ``frame`` (or a query) that the first iteration uses when it
+        reaches far enough."""
+        self.check_fitted()
         if iterations < 0:
             raise InputError(f"iterations must be >= 0, got {iterations}")
         if scale is not None and not scale > 0:
             raise InputError(f"first-shell distance must be positive, got {scale}")
-        d = float(scale) if scale else first_shell_distance(frame)
+        given = resolve(frame, neighbors)
+        d = float(scale) if scale else nn_distance(frame, SHELL, neighbors=given)
         positions = frame.positions.copy()
-        graph = _Graph(frame)
+        graph = _Graph(frame, initial=given)
         trajectory = [frame] if save_trajectory else None
         steps: list[float] = []
         for k in range(iterations):
             graph.refresh(positions, d)
             if k and not scale:
-                d = graph.first_shell_distance(positions) or first_shell_distance(frame.replace(positions=positions))
+                d = graph.first_shell_distance(positions) or nn_distance(frame.replace(positions=positions), SHELL)
                 graph.refresh(positions, d)
             delta = graph.step(self, positions, d, edge_chunk) * d
             positions = positions - delta
@@ -216,39 +149,40 @@ class Denoiser:
 
     # -- training (Algorithm 2) -----------------------------------------------------------
 
-    def fit(self, lattices: Sequence[str], steps: int = 3000, batch: int = 4, lr: float = 2e-3,
-            sigma_max: float = SIGMA_MAX, checkpoint: str | Path | None = None,
-            checkpoint_every: int = 200, progress: Callable[[dict], None] | None = None) -> Denoiser:
-        """Train on ideal periodic ``lattices`` (names of :data:`structid.lattices.LATTICES`)
-        with Gaussian noise σ ~ U(0, ``sigma_max``) first-shell distances; AdamW with cosine
-        decay. With ``checkpoint``, the state is saved every ``checkpoint_every`` steps and an
-        existing checkpoint is resumed."""
-        from structid.lattices import LATTICES
+    def fit(self, checkpoint: str | Path | None = None, checkpoint_every: int = 200,
+            progress: Callable[[dict], None] | None = None) -> Denoiser:
+        """Train on the ideal periodic ``lattices`` with Gaussian noise σ ~ U(0, ``sigma_max``)
+        first-shell distances; AdamW with cosine decay. With ``checkpoint``, the state is saved
+        every ``checkpoint_every`` steps and an existing checkpoint is resumed."""
+        import torch
 
-        torch = _torch()
-        for name in lattices:
+        for name in self.lattices:
             if name not in LATTICES:
                 raise InputError(f"unknown lattice {name!r}; known: {', '.join(LATTICES)}")
-        optimizer = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=1e-5)
+        if self.steps < 0 or self.batch < 1 or not 0 < self.sigma_max < 0.5:
+            raise InputError("steps must be >= 0, batch >= 1 and sigma_max in (0, 0.5)")
+        net = self._build()
+        steps = self.steps
+        optimizer = torch.optim.AdamW(net.parameters(), lr=self.learning_rate, weight_decay=1e-5)
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda k: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k / steps, 1.0))))
+            optimizer, lambda k: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(k / max(steps, 1), 1.0))))
         rng = np.random.default_rng(self.seed)
         first, losses, spent = 0, [], 0.0
         checkpoint = Path(checkpoint) if checkpoint else None
         if checkpoint and checkpoint.exists():
-            state = torch.load(checkpoint, weights_only=False)
-            self.net.load_state_dict(state["net"])
+            state = torch.load(checkpoint, weights_only=True)
+            net.load_state_dict(state["net"])
             optimizer.load_state_dict(state["optimizer"])
             schedule.load_state_dict(state["schedule"])
             rng.bit_generator.state = state["rng"]
             first, losses = state["step"], state["losses"]
             spent = state.get("seconds", 0.0)
-        cells = _training_cells(lattices, self.species)
+        cells = _training_cells(self.lattices, self.species)
         start = time.perf_counter()
-        self.net.train()
+        net.train()
         for step in range(first, steps):
-            species, i, j, vectors, target = _training_batch(cells, batch, sigma_max, rng, self)
-            prediction = self.net(species, i, j, vectors)
+            species, i, j, vectors, target = _training_batch(cells, self.batch, self.sigma_max, rng, self)
+            prediction = net(species, i, j, vectors)
             loss = ((prediction - target) ** 2).sum(dim=-1).mean()
             optimizer.zero_grad()
             loss.backward()
@@ -256,59 +190,52 @@ class Denoiser:
             schedule.step()
             losses.append(loss.item())
             if checkpoint and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
-                _save_atomic(checkpoint, {"net": self.net.state_dict(), "optimizer": optimizer.state_dict(),
+                _save_atomic(checkpoint, {"net": net.state_dict(), "optimizer": optimizer.state_dict(),
                                           "schedule": schedule.state_dict(), "rng": rng.bit_generator.state,
                                           "step": step + 1, "losses": losses,
                                           "seconds": spent + time.perf_counter() - start})
             if progress:
                 progress({"step": step + 1, "loss": float(np.mean(losses[-50:]))})
-        self.net.eval()
-        self.trained_ = True
-        self.history_ = {"lattices": list(lattices), "steps": steps, "batch": batch, "lr": lr,
-                         "sigma_max": sigma_max, "seconds": spent + time.perf_counter() - start,
+        self.net_ = net.eval()
+        self.history_ = {"seconds": spent + time.perf_counter() - start,
                          "final_loss": float(np.mean(losses[-100:])) if losses else None,
                          "threads": torch.get_num_threads()}
+        self.metadata_ = {}
         return self
 
     # -- files ----------------------------------------------------------------------------
 
-    def save(self, path: str | Path, metadata: dict | None = None) -> Path:
-        """Write weights, hyper-parameters and training history to one file."""
-        import io
+    def _get_state(self) -> dict:
+        return {"network": self.net_.state_dict()}
 
-        from structid.models.files import write_model
-
-        if not self.trained_:
-            raise NotFittedError("this denoiser is not trained yet")
-        buffer = io.BytesIO()
-        _torch().save({"format": FILE_FORMAT, "version": FILE_VERSION, "species": self.species,
-                       "features": self.features, "layers": self.layers, "n_rbf": self.n_rbf,
-                       "seed": self.seed, "state": self.net.state_dict(), "history": self.history_,
-                       "metadata": metadata or {}}, buffer)
-        return write_model(path, buffer.getvalue())
+    def _set_state(self, state: dict) -> None:
+        net = self._build()
+        net.load_state_dict(state["network"])
+        self.net_ = net.eval()
 
     @classmethod
-    def load(cls, path: str | Path) -> Denoiser:
-        """Read a model written by :meth:`save`."""
-        from structid.models.files import read_model
-
-        torch = _torch()
-        state = read_model(path, lambda p: torch.load(p, weights_only=False), FILE_FORMAT,
-                           FILE_VERSION, "denoiser")
-        model = cls(state["species"], state["features"], state["layers"], state["n_rbf"], state["seed"])
-        model.net.load_state_dict(state["state"])
-        model.net.eval()
-        model.trained_ = True
-        model.history_ = {**state["history"], "metadata": state["metadata"]}
-        return model
+    def _upgrade(cls, payload: Any) -> Any:
+        # version 1 files (format "structid-denoiser") kept the training settings in the history
+        if isinstance(payload, dict) and payload.get("format") == "structid-denoiser" and payload.get("version") == 1:
+            h = dict(payload.get("history", {}))
+            params = {"species": payload["species"], "features": payload["features"],
+                      "layers": payload["layers"], "n_rbf": payload["n_rbf"], "seed": payload["seed"]}
+            for old, new in (("lattices", "lattices"), ("steps", "steps"), ("batch", "batch"),
+                             ("lr", "learning_rate"), ("sigma_max", "sigma_max")):
+                if old in h:
+                    params[new] = h.pop(old)
+            return {"format": "structid-model", "kind": cls.kind, "version": cls.version,
+                    "params": params, "state": {"network": payload["state"]}, "history": h,
+                    "metadata": payload.get("metadata", {})}
+        return payload
 
 
 class _Graph:
     """A neighbour list at (cutoff + skin) d, reused across denoising iterations and rebuilt
     only when it may miss a pair within the cutoff at the current positions and scale."""
 
-    def __init__(self, frame: Frame, skin: float = 0.3) -> None:
-        self.frame, self.skin = frame, skin
+    def __init__(self, frame: Frame, skin: float = 0.3, initial: NeighborList | None = None) -> None:
+        self.frame, self.skin, self.initial = frame, skin, initial
         self.built_at: np.ndarray | None = None
         self.radius = 0.0  # Å, of the current list
 
@@ -318,14 +245,16 @@ class _Graph:
             # a pair's distance changes by at most twice the largest move
             if CUTOFF * d + 2.0 * moved < self.radius:
                 return
-        from structid.neighbors import neighbor_list
-
         self.radius = (CUTOFF + self.skin) * d
-        nl = neighbor_list(self.frame.replace(positions=positions), self.radius)
+        if self.initial is not None and self.initial.cutoff >= self.radius:
+            nl = resolve(self.frame, self.initial, r_max=self.radius)  # positions are the frame's
+        else:
+            nl = neighbor_list(self.frame.replace(positions=positions), self.radius)
+        self.initial = None
         self.i, self.j = nl.i, nl.j
         self.offset = nl.shifts @ self.frame.cell  # Å, image shift of j
         self.built_at = positions.copy()
-        # (n, max neighbours) edge indices of each atom, -1 padded, for first_shell_distance
+        # (n, max neighbours) edge indices of each atom, -1 padded, for first_shell_distance()
         counts = np.bincount(self.i, minlength=len(positions))
         order = np.argsort(self.i, kind="stable")
         start = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -333,32 +262,31 @@ class _Graph:
         self.slots[self.i[order], np.arange(len(order)) - start[self.i[order]]] = order
 
     def first_shell_distance(self, positions: np.ndarray) -> float | None:
-        """:func:`first_shell_distance` from the list's edges (Å), or None when fewer than half
-        of the atoms have 4 neighbours in it."""
+        """The first-shell distance (Å, the :func:`~structid.neighbors.nn_distance` statistic)
+        from the list's edges at ``positions``, or None when half of the atoms or more have
+        fewer than 4 neighbours in it."""
         r = np.sqrt(((positions[self.j] + self.offset - positions[self.i]) ** 2).sum(axis=1))
         padded = np.where(self.slots >= 0, r[self.slots], np.inf)
-        nearest = np.partition(padded, 3, axis=1)[:, :4].mean(axis=1)
-        d = float(np.median(nearest))
+        d = median_of_means(np.partition(padded, SHELL - 1, axis=1)[:, :SHELL])
         return d if np.isfinite(d) else None
 
     def step(self, model: Denoiser, positions: np.ndarray, d: float,
              edge_chunk: int = 16_384) -> np.ndarray:
         """Δθ in units of the first-shell distance ``d`` (Å)."""
-        torch = _torch()
+        import torch
+
         self.refresh(positions, d)
         vectors = (positions[self.j] + self.offset - positions[self.i]) / d
         keep = np.einsum("ij,ij->i", vectors, vectors) < CUTOFF ** 2
         species = torch.from_numpy(model._species_index(self.frame))
         with torch.no_grad():
-            out = model.net(species, torch.from_numpy(self.i[keep]), torch.from_numpy(self.j[keep]),
+            out = model.net_(species, torch.from_numpy(self.i[keep]), torch.from_numpy(self.j[keep]),
                             torch.from_numpy(vectors[keep].astype(np.float32)), edge_chunk)
         return out.numpy().astype(np.float64)
 
 
 def _training_cells(lattices: Sequence[str], species: tuple[str, ...] | None) -> list[Frame]:
     """Ideal periodic cells (first-shell distance 1) of every lattice, in a few sizes."""
-    from structid.lattices import LATTICES, lattice
-
     cells = []
     for name in lattices:
         spec = LATTICES[name]
@@ -381,16 +309,15 @@ def _training_batch(cells: list[Frame], batch: int, sigma_max: float, rng: np.ra
                     model: Denoiser):
     """One batch of noisy cells: species, edges, bond vectors and targets σε in units of the
     first-shell distance estimated from the noisy cell, as in inference."""
-    from structid.neighbors import neighbor_list
+    import torch
 
-    torch = _torch()
     parts, offset = [], 0
     for _ in range(batch):
         cell = cells[rng.integers(len(cells))]
         sigma = rng.uniform(0.0, sigma_max)
         noise = sigma * rng.normal(size=cell.positions.shape)
         noisy = cell.replace(positions=cell.positions + noise)
-        d = first_shell_distance(noisy)
+        d = nn_distance(noisy, SHELL)
         nl = neighbor_list(noisy, CUTOFF * d)
         parts.append((model._species_index(cell),
                       nl.i + offset, nl.j + offset, nl.vectors / d, noise / d))
@@ -401,34 +328,9 @@ def _training_batch(cells: list[Frame], batch: int, sigma_max: float, rng: np.ra
 
 
 def _save_atomic(path: Path, state: dict) -> None:
-    import io
-
-    from structid.io.writers import AtomicFile
+    import torch
 
     buffer = io.BytesIO()
-    _torch().save(state, buffer)
+    torch.save(state, buffer)
     with AtomicFile(path, force=True) as out:
         out.write(buffer.getvalue())
-
-
-def from_file(model: str | Path | None = None) -> Denoiser:
-    """A trained denoiser: the file ``model`` or a shipped model's name
-    (default: the shipped ``denoiser-metals``)."""
-    from structid import pretrained
-
-    return Denoiser.load(pretrained.resolve(model, "denoiser-metals"))
-
-
-class Denoised:
-    """Composition: denoise a frame, then classify it with any classifier. The labels belong to
-    the input atoms (same order); the method name records the composition."""
-
-    def __init__(self, denoiser: Denoiser, classifier, iterations: int = 8) -> None:
-        self.denoiser, self.classifier, self.iterations = denoiser, classifier, iterations
-        self.name = f"{getattr(classifier, 'name', 'classifier')}+denoise{iterations}"
-
-    def classify(self, frame: Frame):
-        from dataclasses import replace
-
-        labels = self.classifier.classify(self.denoiser.denoise(frame, self.iterations).frame)
-        return replace(labels, method=self.name)

@@ -11,21 +11,23 @@ and only the new class's one-vs-rest models, the shared models and the meta-mode
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from structid.descriptors.steinhardt import Steinhardt
-from structid.errors import InputError, NotFittedError
+from structid.errors import InputError
 from structid.frame import Frame
-from structid.labels import CODE, Labels, code_of
-from structid.models.files import read_model, write_model
+from structid.labels import code_of
+from structid.models.base import ProbabilisticClassifier, labels_per_atom
+from structid.neighbors import Neighbors
 
-FILE_FORMAT = "structid-less"
-FILE_VERSION = 2  # 2: class statistics are Gaussian mixtures
 #: vectors sampled per old class (and new atoms used) when adding a class
 EXTEND_PER_CLASS = 600
 
@@ -68,22 +70,28 @@ def default_base_models(seed: int = 0) -> list[BaseModel]:
     ]
 
 
-class LESS:
+class LESS(ProbabilisticClassifier):
     """Stacked structure classifier on Steinhardt features.
 
     Args:
-        features: the feature computer (default :class:`Steinhardt` with cross-species terms).
-        base_models: :class:`BaseModel` entries (default: :func:`default_base_models`).
+        descriptor: the feature computer (default :class:`Steinhardt` with cross-species terms).
+        base_models: :class:`BaseModel` entries (default: :func:`default_base_models`). Not
+            written to model files (the fitted level-0 models are): a loaded model refits with
+            the default ones.
         n_folds: k of the out-of-fold level-0 scores.
         min_confidence: atoms whose top probability is below this get ``unknown``.
         seed: random seed.
     """
 
     name = "less"
+    kind = "less"
+    version = 3
+    learned = "meta_"
+    codec = "pickle"
 
-    def __init__(self, features: Steinhardt | None = None, base_models=None, n_folds: int = 5,
-                 min_confidence: float = 0.0, seed: int = 0) -> None:
-        self.features = features or Steinhardt()
+    def __init__(self, descriptor: Steinhardt | None = None, base_models: Sequence[BaseModel] | None = None,
+                 n_folds: int = 5, min_confidence: float = 0.0, seed: int = 0) -> None:
+        self.descriptor = descriptor if descriptor is not None else Steinhardt()
         self.base_models = base_models
         self.n_folds = n_folds
         self.min_confidence = min_confidence
@@ -92,7 +100,13 @@ class LESS:
     def _bases(self):
         return self.base_models or default_base_models(self.seed)
 
-    def fit_features(self, x: np.ndarray, labels: Sequence[str]) -> LESS:
+    def fit(self, frames: Sequence[Frame], labels: Sequence[str | np.ndarray]) -> LESS:
+        """Train on frames with one label per frame or per atom."""
+        frames = list(frames)
+        x = np.concatenate([self.descriptor.compute(frame) for frame in frames])
+        return self.fit_descriptors(x, np.concatenate(labels_per_atom(frames, labels)))
+
+    def fit_descriptors(self, x: np.ndarray, labels: Sequence[str]) -> LESS:
         """Train on a feature matrix (n, n_features) and structure names."""
         from sklearn.model_selection import StratifiedKFold
 
@@ -116,6 +130,7 @@ class LESS:
         self.stats_ = {str(c): _class_statistics(x[y == k], self.seed) for k, c in enumerate(classes)}
         self.history_ = {"samples": int(len(x)), "seconds": time.perf_counter() - start,
                          "class_counts": dict(zip(self.classes_, np.bincount(y).tolist()))}
+        self.metadata_ = {}
         return self
 
     def sample_class(self, name: str, n: int, rng: np.random.Generator,
@@ -134,7 +149,7 @@ class LESS:
             proposal = proposal[rng.permutation(len(proposal))]
             proposal = proposal[(proposal >= 0).all(axis=1)]  # q_l are non-negative
             if len(proposal):
-                proposal = proposal[self.predict_proba_features(proposal)[:, k] > threshold]
+                proposal = proposal[self.predict_proba_descriptors(proposal)[:, k] > threshold]
             accepted.append(proposal)
             total += len(proposal)
             if total >= n:
@@ -155,13 +170,12 @@ class LESS:
         from sklearn.model_selection import StratifiedKFold
 
         code_of(new_label)
-        if not hasattr(self, "meta_"):
-            raise NotFittedError("extend() needs a trained model")
+        self.check_fitted()
         if new_label in self.classes_:
             raise InputError(f"class {new_label!r} is already in the model ({', '.join(self.classes_)})")
         start = time.perf_counter()
         rng = np.random.default_rng(self.seed if seed is None else seed)
-        new = np.concatenate([self.features.compute(f) for f in frames])
+        new = np.concatenate([self.descriptor.compute(f) for f in frames])
         if len(new) < max(self.n_folds, 10):
             raise InputError(f"only {len(new)} atoms of {new_label!r}; give at least {max(self.n_folds, 10)}")
         new = new[rng.choice(len(new), size=min(n_per_class, len(new)), replace=False)]
@@ -196,56 +210,47 @@ class LESS:
                                                        "seconds": time.perf_counter() - start}}
         return self
 
-    def fit(self, frames: Sequence[Frame], labels: Sequence[str | np.ndarray]) -> LESS:
-        """Train on frames with one label per frame or per atom."""
-        xs, names = [], []
-        for frame, label in zip(frames, labels, strict=True):
-            xs.append(self.features.compute(frame))
-            names.append(np.full(len(frame), label) if isinstance(label, str) else np.asarray(label, dtype=str))
-        return self.fit_features(np.concatenate(xs), np.concatenate(names))
-
-    def predict_proba_features(self, x: np.ndarray) -> np.ndarray:
-        """(n, n_classes) probabilities of feature rows."""
-        if not hasattr(self, "meta_"):
-            raise NotFittedError("this LESS model is not trained yet: call fit() or LESS.load()")
+    def predict_proba_descriptors(self, x: np.ndarray) -> np.ndarray:
+        """(n, n_classes) float64 probabilities of feature rows."""
+        self.check_fitted()
+        if len(x) == 0:
+            return np.zeros((0, len(self.classes_)))
         return self.meta_.predict_proba(_scores(self.level0_, x, len(self.classes_)))
 
-    def classify(self, frame: Frame) -> Labels:
-        """Label every atom of ``frame`` with probabilities."""
-        probabilities = self.predict_proba_features(self.features.compute(frame)).astype(np.float32)
-        table = np.array([CODE[c] for c in self.classes_], dtype=np.int16)
-        codes = table[probabilities.argmax(axis=1)]
-        if self.min_confidence > 0:
-            codes = np.where(probabilities.max(axis=1) < self.min_confidence, CODE["unknown"], codes)
-        return Labels(codes=codes, classes=self.classes_, probabilities=probabilities, method=self.name)
+    def predict_proba(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
+        """(n, n_classes) float32 probabilities of every atom of ``frame``."""
+        self.check_fitted()
+        return self.predict_proba_descriptors(self.descriptor.compute(frame, neighbors)).astype(np.float32)
 
-    def save(self, path: str | Path) -> Path:
-        """Write the whole model to one file (pickle inside a versioned envelope)."""
-        import lzma
-        import pickle
+    # -- files (pickle: load only files you trust) ---------------------------------------
 
-        if not hasattr(self, "meta_"):
-            raise NotFittedError("this LESS model is not trained yet")
-        state = {"format": FILE_FORMAT, "version": FILE_VERSION, "classes": list(self.classes_),
-                 "features": self.features.params(),
-                 "level0": self.level0_, "meta": self.meta_, "history": self.history_,
-                 "stats": self.stats_}
-        # lzma: the tree ensembles compress ~5x
-        return write_model(path, lzma.compress(pickle.dumps(state, protocol=5), preset=6))
+    def _encode_params(self) -> dict:
+        return {**self.get_params(), "descriptor": self.descriptor.params(), "base_models": None}
 
     @classmethod
-    def load(cls, path: str | Path, min_confidence: float = 0.0) -> LESS:
-        """Read a model written by :meth:`save` (only load files you trust: pickle)."""
-        import lzma
-        import pickle
+    def _decode_params(cls, params: dict) -> dict:
+        return {**params, "descriptor": Steinhardt(**params["descriptor"])}
 
-        state = read_model(path, lambda p: pickle.loads(lzma.decompress(p.read_bytes())),
-                           FILE_FORMAT, FILE_VERSION, "LESS")
-        model = cls(Steinhardt(**state["features"]), min_confidence=min_confidence)
-        model.level0_, model.meta_ = state["level0"], state["meta"]
-        model.classes_, model.history_ = tuple(state["classes"]), state["history"]
-        model.stats_ = state["stats"]
-        return model
+    def _get_state(self) -> dict:
+        return {"classes": list(self.classes_), "level0": self.level0_, "meta": self.meta_,
+                "stats": self.stats_}
+
+    def _set_state(self, state: dict) -> None:
+        for name in state["classes"]:
+            code_of(name)
+        self.classes_ = tuple(state["classes"])
+        self.level0_, self.meta_, self.stats_ = state["level0"], state["meta"], state["stats"]
+
+    @classmethod
+    def _upgrade(cls, payload: Any) -> Any:
+        # version 2 files (format "structid-less") kept the feature settings beside the models
+        if isinstance(payload, dict) and payload.get("format") == "structid-less" and payload.get("version") == 2:
+            return {"format": "structid-model", "kind": cls.kind, "version": cls.version,
+                    "params": {"descriptor": payload["features"]},
+                    "state": {"classes": payload["classes"], "level0": payload["level0"],
+                              "meta": payload["meta"], "stats": payload["stats"]},
+                    "history": payload.get("history", {}), "metadata": {}}
+        return payload
 
 
 def _level0(x: np.ndarray, y: np.ndarray, n_classes: int, bases: Sequence[BaseModel]) -> list:
@@ -274,8 +279,6 @@ def _meta_model(seed: int):
 
 
 def _fit_quiet(model, x: np.ndarray, y: np.ndarray):
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # outlier label outside the classes is intended
         return model.fit(x, y)
@@ -310,10 +313,6 @@ def _class_statistics(x: np.ndarray, seed: int) -> dict:
 
 def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
     """(n, n_classes * n_bases) level-0 score matrix, the meta-model's input."""
-    import os
-    import warnings
-    from concurrent.futures import ThreadPoolExecutor
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # scikit-learn's trees predict on one thread and release the GIL: run models side by side
@@ -331,11 +330,3 @@ def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
         else:
             columns.append(proba[:, [classes.index(1)]] if 1 in classes else np.zeros((len(x), 1)))
     return np.hstack(columns)
-
-
-def from_file(model: str | Path | None = None, min_confidence: float = 0.0) -> LESS:
-    """A trained LESS model: the file ``model`` or a shipped model's name
-    (default: the shipped ``less-8``)."""
-    from structid import pretrained
-
-    return LESS.load(pretrained.resolve(model, "less-8"), min_confidence)

@@ -1,23 +1,30 @@
-"""Pretrained models shipped inside the package, each with a model card (``<name>.md``)."""
+"""Pretrained models shipped inside the package, each with a model card (``<name>.md``).
+
+Data only: the files, and :func:`resolve` to find them. The recipes that build them live in
+:mod:`structid.training`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from structid.errors import InputError
 
 FOLDER = Path(__file__).parent
-#: model files: torch state (NM-CNN, denoiser) and pickled scikit-learn ensembles (LESS)
+#: model files: torch state (NM-CNN, denoiser) and compressed pickled ensembles (LESS)
 MODEL_SUFFIXES = (".pt", ".pkl")
+
+
+def shipped() -> list[str]:
+    """Names of the shipped models."""
+    return sorted({p.stem for p in FOLDER.iterdir() if p.suffix in MODEL_SUFFIXES})
 
 
 def path(name: str) -> Path:
     """The file of a shipped model, e.g. ``path("nmcnn-metals")``."""
     matches = sorted(p for p in FOLDER.glob(f"{name}.*") if p.suffix in MODEL_SUFFIXES)
     if not matches:
-        known = sorted({p.stem for p in FOLDER.iterdir() if p.suffix in MODEL_SUFFIXES})
-        raise InputError(f"no shipped model {name!r}; shipped: {', '.join(known) or 'none'}")
+        raise InputError(f"no shipped model {name!r}; shipped: {', '.join(shipped()) or 'none'}")
     return matches[0]
 
 
@@ -28,13 +35,6 @@ def resolve(model: str | Path | None, default: str) -> Path:
         return path(default)
     given = Path(model)
     if not given.exists() and given.suffix not in MODEL_SUFFIXES and given.name == str(model):
-        known = {p.stem for p in FOLDER.iterdir() if p.suffix in MODEL_SUFFIXES}
-        if str(model) in known:
+        if str(model) in shipped():
             return path(str(model))
     return given
-
-
-def confusion_markdown(classes: Sequence[str], matrix) -> list[str]:
-    """Markdown rows of a confusion matrix (rows: true, columns: predicted)."""
-    lines = ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
-    return lines + [f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(classes, matrix)]

@@ -1,0 +1,48 @@
+"""Accuracy at crystal/liquid interfaces (``structid md run interface``) by distance from the
+interface plane: what a method costs in spatial resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from structid.bench.dc3 import hits
+from structid.labels import Classifier
+from structid.md.recipes import Slab, distance_to_slab_faces
+from structid.md.store import labelled_frames
+from structid.md.systems import SYSTEMS
+
+#: distance bins from the nearest interface plane, in nearest-neighbour distances
+BINS: tuple[tuple[float, float], ...] = ((0, 1), (1, 2), (2, 99))
+
+
+def interface_table(root: Path, classifiers: Mapping[str, Classifier],
+                    systems: Sequence[str] = ("al", "fe", "mg", "si")) -> str:
+    """Markdown table over every frame of the interface runs of ``systems``: crystal atoms
+    (right: their lattice) and liquid-slab atoms (right: not crystalline) by distance from the
+    nearest interface plane. Atoms closer than the run's margin to the slab's faces are labelled
+    ``unknown`` by the recipe and left out."""
+    counts: dict = {}
+    for item in labelled_frames(root, "interface", list(systems)):
+        frame, truth = item.frame, item.names()
+        system = SYSTEMS[item.system]
+        gap = distance_to_slab_faces(frame, Slab()) / system.nn_distance
+        results = {name: c.classify(frame).codes for name, c in classifiers.items()}
+        # (side, the recipe's label, what counts as right: hits() takes "liquid" as non-crystalline)
+        for side, label, right in (("crystal", system.lattice, system.lattice), ("liquid", "amorphous", "liquid")):
+            for lo, hi in BINS:
+                atoms = (truth == label) & (gap >= lo) & (gap < hi)
+                if not atoms.any():
+                    continue
+                for method, codes in results.items():
+                    key = (system.name, side, lo, method)
+                    hit, total = counts.get(key, (0, 0))
+                    counts[key] = (hit + hits(right, codes[atoms]), total + int(atoms.sum()))
+    columns = [f"{lo}-{hi} d" if hi < 99 else f">= {lo} d" for lo, hi in BINS]
+    lines = ["| system | atoms | method | " + " | ".join(columns) + " |", "|---|---|---|" + "---:|" * len(BINS)]
+    for system, side in sorted({k[:2] for k in counts}):
+        for method in classifiers:
+            cells = [counts.get((system, side, lo, method)) for lo, _ in BINS]
+            lines.append(f"| {system} | {side} | {method} | "
+                         + " | ".join("" if c is None else f"{100 * c[0] / c[1]:.1f} ({c[1]})" for c in cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,83 @@
+"""Compositions of methods: denoise then classify, and average probabilities over neighbours.
+
+Both are classifiers themselves (``classify(frame, neighbors=None) -> Labels``) whose labels
+belong to the input atoms, in input order; the method name records the composition
+(``ptm+denoise8``, ``nmcnn+avg12``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from structid.errors import InputError
+from structid.frame import Frame
+from structid.labels import Classifier, Labels
+from structid.models.denoiser import Denoiser
+from structid.neighbors import Neighbors, nearest_neighbors, resolve
+
+
+class Denoised:
+    """Denoise a frame with ``iterations`` steps of ``denoiser``, then label the denoised
+    positions with ``classifier``. A neighbour list given to :meth:`classify` serves the
+    denoiser's first step (the classifier sees moved atoms and searches again)."""
+
+    def __init__(self, denoiser: Denoiser, classifier: Classifier, iterations: int = 8) -> None:
+        if iterations < 0:
+            raise InputError(f"the number of denoising iterations must be >= 0, got {iterations}")
+        self.denoiser, self.classifier, self.iterations = denoiser, classifier, iterations
+        self.name = f"{getattr(classifier, 'name', 'classifier')}+denoise{iterations}"
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame`` from its denoised position."""
+        denoised = self.denoiser.denoise(frame, self.iterations, neighbors=neighbors).frame
+        return replace(self.classifier.classify(denoised), method=self.name)
+
+
+class NeighborAveraged:
+    """Average a probabilistic classifier's per-atom probabilities over each atom's nearest
+    neighbours before taking the most likely class.
+
+    A per-atom classifier decides from one neighbourhood; in a crystal near its melting point a
+    few atoms sit in a strongly distorted one while the shell around them is still crystalline,
+    and a liquid briefly holds crystal-like clusters. Averaging removes those isolated misses;
+    the price is spatial resolution of about one neighbour shell (a lone atom unlike all its
+    neighbours takes their label; a twin plane one layer thick keeps its own, half of each of
+    its atoms' 12 neighbours sharing it).
+
+    Each atom's probabilities become ``(p_i + weight * mean_j p_j) / (1 + weight)`` over its
+    ``neighbors`` nearest atoms (periodic images included), then the most likely class, or
+    ``unknown`` below ``min_confidence``. The classifier and the average share one neighbour
+    search when the classifier says which list it uses (``find_neighbors``).
+    """
+
+    def __init__(self, classifier: Classifier, neighbors: int = 12, weight: float = 1.0,
+                 min_confidence: float = 0.0) -> None:
+        if neighbors < 1:
+            raise InputError(f"the number of neighbours to average over must be at least 1, got {neighbors}")
+        if weight < 0:
+            raise InputError(f"the neighbours' weight must be >= 0, got {weight}")
+        if not 0 <= min_confidence <= 1:
+            raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+        self.classifier, self.neighbors, self.weight = classifier, neighbors, weight
+        self.min_confidence = min_confidence
+        self.name = f"{getattr(classifier, 'name', 'classifier')}+avg{neighbors}"
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame`` from its own and its neighbours' probabilities."""
+        shared = resolve(frame, neighbors)
+        find = getattr(self.classifier, "find_neighbors", None)
+        if shared is None and find is not None and len(frame):
+            shared = find(frame)
+        labels = self.classifier.classify(frame, neighbors=shared)
+        if labels.probabilities is None:
+            raise InputError(f"method {labels.method or self.classifier!r} gives no probabilities to "
+                             "average; use an ML method (nmcnn, less)")
+        if len(frame) == 0:
+            return replace(labels, method=self.name)
+        own = labels.probabilities
+        around = own[nearest_neighbors(frame, self.neighbors, neighbors=shared).indices].mean(axis=1)
+        probabilities = (own + self.weight * around) / (1.0 + self.weight)
+        return Labels.from_probabilities(np.asarray(probabilities), labels.classes, self.min_confidence,
+                                         method=self.name, extra=labels.extra)

@@ -1,0 +1,82 @@
+"""Training sets: labelled frames from files, augmentation, and sampled Neighbors Maps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from structid.descriptors.neighbors_map import NeighborsMap
+from structid.errors import InputError
+from structid.frame import Frame
+from structid.io.readers import open_trajectory
+from structid.labels import VOCABULARY, code_of
+from structid.lattices import gaussian_noise, remove_atoms
+from structid.neighbors import nn_distance
+
+#: the per-atom label column augmented copies carry
+_LABEL = "_label"
+
+
+def augmented(frame: Frame, rng: np.random.Generator, missing: float = 0.0,
+              noise_fraction: float = 0.0, noise_sigma: float = 0.0) -> Frame:
+    """A copy with a ``missing`` share of atoms removed and Gaussian noise of ``noise_sigma``
+    (in nearest-neighbour distances) on a ``noise_fraction`` share of the rest."""
+    out = remove_atoms(frame, missing, rng) if missing > 0 else frame
+    if noise_fraction > 0 and noise_sigma > 0:
+        noisy = gaussian_noise(out, noise_sigma * nn_distance(out), rng)
+        pick = rng.random(len(out)) < noise_fraction
+        out = out.replace(positions=np.where(pick[:, None], noisy.positions, out.positions))
+    return out
+
+
+def sample_maps(descriptor: NeighborsMap, frame: Frame, names: np.ndarray, wanted: int,
+                rng: np.random.Generator, missing: float = 0.0, noise_fraction: float = 0.0,
+                noise_sigma: float = 0.0, refill: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Maps and labels of ``wanted`` random atoms of augmented copies of ``frame`` (per-atom
+    ``names``); with ``refill``, a fresh copy (new removals) each time one runs out of atoms,
+    else one copy only."""
+    frame = frame.replace(properties={_LABEL: np.asarray(names)})
+    maps, labels = [], []
+    while wanted > 0:
+        copy = augmented(frame, rng, missing=missing, noise_fraction=noise_fraction, noise_sigma=noise_sigma)
+        atoms = rng.choice(len(copy), size=min(wanted, len(copy)), replace=False)
+        maps.append(descriptor.compute(copy, atoms=atoms))
+        labels.append(copy.properties[_LABEL][atoms])
+        wanted -= len(atoms)
+        if not refill or len(atoms) == 0:
+            break
+    return maps, labels
+
+
+def labelled_files(specs: list[str], label_column: str | None = None,
+                   types: dict[int, str] | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
+    """(frame, per-atom names) of every frame of ``LABEL=FILE`` specs (every atom has LABEL), or
+    of ``FILE`` specs labelled by ``label_column`` (names, or vocabulary ids such as
+    ``structure_id``)."""
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep:
+            label, path = None, spec
+            if label_column is None:
+                raise InputError(f"{spec}: give LABEL=FILE or --label-column")
+        else:
+            code_of(label)
+        for frame in open_trajectory(path, types=types):
+            if label is not None:
+                yield frame, np.full(len(frame), label)
+                continue
+            if label_column not in frame.properties:
+                raise InputError(f"{path}: no column {label_column!r} (columns: {', '.join(frame.properties) or 'none'})")
+            column = np.asarray(frame.properties[label_column])
+            if column.dtype.kind in "iuf" and (column.min() < 0 or column.max() >= len(VOCABULARY)):
+                raise InputError(f"{path}: column {label_column!r} holds ids outside 0..{len(VOCABULARY) - 1}")
+            names = np.asarray(VOCABULARY)[column.astype(int)] if column.dtype.kind in "iuf" else column.astype(str)
+            for name in np.unique(names):
+                code_of(str(name))
+            yield frame, names
+
+
+def frames_of(spec: str, types: dict[int, str] | None = None) -> Iterator[Frame]:
+    """The frames of a ``FILE`` or ``LABEL=FILE`` spec."""
+    return iter(open_trajectory(spec.partition("=")[2] or spec, types=types))
