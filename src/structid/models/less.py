@@ -245,11 +245,12 @@ class LESS(ProbabilisticClassifier):
     def _upgrade(cls, payload: Any) -> Any:
         # version 2 files (format "structid-less") kept the feature settings beside the models
         if isinstance(payload, dict) and payload.get("format") == "structid-less" and payload.get("version") == 2:
+            history = dict(payload.get("history", {}))
             return {"format": "structid-model", "kind": cls.kind, "version": cls.version,
                     "params": {"descriptor": payload["features"]},
                     "state": {"classes": payload["classes"], "level0": payload["level0"],
                               "meta": payload["meta"], "stats": payload["stats"]},
-                    "history": payload.get("history", {}), "metadata": {}}
+                    "history": history, "metadata": history.pop("card", {})}
         return payload
 
 

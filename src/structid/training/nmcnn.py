@@ -1,14 +1,14 @@
-"""Rebuild the shipped models from data the project generates.
+"""The data, training and model card of the shipped NM-CNN models (``nmcnn-metals``).
 
-    python -m structid.pretrained.build nmcnn-metals|less-8|denoiser-metals|denoiser-dc3 [--seed 0]
+    python -m structid.training.build nmcnn-metals [--seed 0] [--epochs 25] ...
 
-trains on the MD data of ``structid md run ...`` (which must exist), evaluates on held-out
-frames and writes the model file and its model card ``<name>.md`` beside this file.
+trains on the DC3-protocol MD of ``structid md run dc3`` (which must exist), measures the
+missing-atoms accuracy on held-out frames and writes the model file and its card
+``<name>.md`` into :mod:`structid.pretrained`.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import platform
@@ -17,14 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from structid.pretrained import FOLDER, confusion_markdown
+from structid.bench.missing import from_records, markdown, missing_atoms_accuracy, to_records
+from structid.bench.protocol import HELD_OUT_FRAMES, MISSING_SHARES, TRAIN_FRAMES
+from structid.descriptors.neighbors_map import NeighborsMap
+from structid.lattices import lattice
+from structid.md.store import labelled_frames
+from structid.pretrained import FOLDER
+from structid.training.cards import confusion_markdown
+from structid.training.datasets import sample_maps
 
 #: training materials; zr (hcp) and li (bcc) stay out entirely, to test unseen materials
 NMCNN_SYSTEMS = ["al", "ar", "fe", "mg", "ti", "si", "ge"]
 NMCNN_CLASSES = {"fcc", "bcc", "hcp", "cd", "liquid"}
-MISSING = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-TRAIN_FRAMES = (0, 1, 2)
-HELD_OUT = (3,)
 #: Gaussian noise (nearest-neighbour distances, per coordinate) of the ideal training lattices
 IDEAL_NOISE = (0.0, 0.01, 0.02)
 
@@ -42,67 +46,45 @@ def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set:
     :data:`IDEAL_NOISE` (the MD never gets that cold); then, with ``hot_noise`` (nearest-neighbour
     distances), one more copy of each crystal frame at Tm with that Gaussian noise on half of
     its atoms, ``atoms_per_map_set`` atoms per fraction (crystals hotter than the MD reached)."""
-    from structid.descriptors.neighbors_map import NeighborsMap
-    from structid.lattices import lattice
-    from structid.models.training import augmented, md_frames
-
     rng = np.random.default_rng(seed)
     descriptor = NeighborsMap(size=size, scale="auto")
     maps, labels = [], []
 
     def take(frame, label, wanted, rng, noise_fraction=0.0, noise=0.0, missing=0.0):
-        # a fresh random removal each time the frame runs out of atoms
-        while wanted > 0:
-            copy = augmented(frame, rng, missing=missing, noise_fraction=noise_fraction, noise_sigma=noise)
-            atoms = rng.choice(len(copy), size=min(wanted, len(copy)), replace=False)
-            maps.append(descriptor.compute(copy, atoms=atoms))
-            labels.extend([label] * len(atoms))
-            wanted -= len(atoms)
+        got_maps, got_labels = sample_maps(descriptor, frame, np.full(len(frame), label), wanted, rng,
+                                           missing, noise_fraction, noise)
+        maps.extend(got_maps)
+        labels.extend(got_labels)
 
-    items = list(md_frames(root, "dc3", NMCNN_SYSTEMS, NMCNN_CLASSES, TRAIN_FRAMES))
+    items = list(labelled_frames(root, "dc3", NMCNN_SYSTEMS, NMCNN_CLASSES, TRAIN_FRAMES))
     at_tm = [item.th is not None and item.th >= 1.0 for item in items]
     for item, hot in zip(items, at_tm):
-        for fraction in MISSING:
+        for fraction in MISSING_SHARES:
             take(item.frame, item.label, atoms_per_map_set * (melting_factor if hot else 1), rng,
                  missing=fraction)
     sources = [item.source for item in items]
     for name in sorted(NMCNN_CLASSES - {"liquid"}) if ideal_atoms else ():
         repeat = int(np.ceil((1000 / len(lattice(name, 1.0, 1))) ** (1 / 3)))
         ideal = lattice(name, 2.5, repeat)
-        for noise, fraction in itertools.product(IDEAL_NOISE, MISSING):
+        for noise, fraction in itertools.product(IDEAL_NOISE, MISSING_SHARES):
             take(ideal, name, ideal_atoms, rng, 1.0, noise, fraction)
         sources.append(f"lattice/{name}")
     # a stream of its own: the maps above stay exactly those of a build without the hot copy
     hot_rng = np.random.default_rng(seed + 7)
     for item, hot in zip(items, at_tm):
         if hot_noise > 0 and hot and item.label != "liquid":
-            for fraction in MISSING:
+            for fraction in MISSING_SHARES:
                 take(item.frame, item.label, atoms_per_map_set, hot_rng, 0.5, hot_noise, fraction)
-    return descriptor, np.concatenate(maps), np.array(labels), sources
+    return descriptor, np.concatenate(maps), np.concatenate(labels), sources
 
 
-def missing_atoms_accuracy(model, root: Path, seed: int, methods=("acna", "ptm", "diamond"),
-                           variants: dict | None = None):
-    """Accuracy vs share of missing atoms on held-out frames, for the model, the registered
-    baselines ``methods`` and ``variants`` (name: classifier, e.g. the model composed with
-    something), all on the same frames; keys ``"<structure>|<share>|<method>"``."""
-    from structid.bench.dc3 import _hits
-    from structid.models.training import augmented, md_frames
+def held_out_accuracy(model, root: Path, seed: int, methods=("acna", "ptm", "diamond")) -> list[dict]:
+    """The missing-atoms table of ``model`` (as ``nmcnn``) and the registered baselines
+    ``methods`` on the same held-out frames, as records."""
     from structid.registry import get_classifier
 
-    rng = np.random.default_rng(seed + 1)
-    baselines = {m: get_classifier(m) for m in methods} | dict(variants or {})
-    table: dict = {}
-    for item in md_frames(root, "dc3", ["al", "fe", "ti", "si"], NMCNN_CLASSES - {"liquid"}, HELD_OUT):
-        for fraction in MISSING:
-            frame = augmented(item.frame, rng, missing=fraction)
-            results = {"nmcnn": model.classify(frame).codes}
-            results.update({m: c.classify(frame).codes for m, c in baselines.items()})
-            for method, codes in results.items():
-                key = (item.label, fraction, method)
-                hit, total = table.get(key, (0, 0))
-                table[key] = (hit + _hits(item.label, codes), total + len(codes))
-    return {f"{label}|{fraction}|{method}": hit / total for (label, fraction, method), (hit, total) in table.items()}
+    classifiers = {"nmcnn": model} | {m: get_classifier(m) for m in methods}
+    return to_records(missing_atoms_accuracy(classifiers, root, seed))
 
 
 def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 25, name: str = "nmcnn-metals",
@@ -116,12 +98,12 @@ def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 25, name: str = 
                                                            ideal_atoms, hot_noise)
     built = time.perf_counter() - start
     model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
-    model.fit_maps(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
-    accuracy = missing_atoms_accuracy(model, root, seed)
+    model.fit_descriptors(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
+    accuracy = held_out_accuracy(model, root, seed)
     meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
             "atoms_per_set": atoms_per_set, "melting_factor": melting_factor, "ideal_atoms": ideal_atoms,
             "hot_noise": hot_noise,
-            "sources": sources, "missing_fractions": list(MISSING), "map_seconds": built,
+            "sources": sources, "missing_fractions": list(MISSING_SHARES), "map_seconds": built,
             "held_out_accuracy": accuracy, "machine": platform.platform(),
             "torch_threads": __import__("torch").get_num_threads()}
     out = model.save(FOLDER / f"{name}.pt", metadata=meta)
@@ -137,7 +119,7 @@ def reevaluate_nmcnn(root: Path, name: str = "nmcnn-metals") -> Path:
     path = FOLDER / f"{name}.pt"
     model = NMCNN.load(path)
     meta = dict(model.metadata_)
-    meta["held_out_accuracy"] = missing_atoms_accuracy(model, root, meta["seed"])
+    meta["held_out_accuracy"] = held_out_accuracy(model, root, meta["seed"])
     model.save(path, metadata=meta)
     write_card(model, meta, FOLDER / f"{name}.md")
     return path
@@ -166,8 +148,8 @@ def write_card(model, meta: dict, path: Path) -> None:
         f"DC3-protocol MD made by `structid md run dc3` (seed 0; LAMMPS, NPH + CSVR at "
         f"T/Tm = 0.25, 0.5, 0.75, 1.0 and liquids at Tm) for {', '.join(NMCNN_SYSTEMS)}: frames "
         f"{', '.join(map(str, TRAIN_FRAMES))} of each run for training, frame "
-        f"{HELD_OUT[0]} held out. Every training frame is used with "
-        f"{', '.join(f'{int(100 * f)}' for f in MISSING)} % of its atoms removed at random, "
+        f"{HELD_OUT_FRAMES[0]} held out. Every training frame is used with "
+        f"{', '.join(f'{int(100 * f)}' for f in MISSING_SHARES)} % of its atoms removed at random, "
         f"{per} random atoms each"
         + (f" ({factor} times as many from the crystals and liquids at Tm, a fresh removal each "
            "time a frame runs out of atoms)" if factor > 1 else "")
@@ -182,7 +164,7 @@ def write_card(model, meta: dict, path: Path) -> None:
         "## Command",
         "```",
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
-        f"python -m structid.pretrained.build {meta['name']} --seed {meta['seed']} "
+        f"python -m structid.training.build {meta['name']} --seed {meta['seed']} "
         f"--epochs {meta['epochs']} --atoms-per-set {per}"
         f" --melting-factor {factor} --ideal-atoms {ideal} --hot-noise {hot}",
         "```",
@@ -203,58 +185,5 @@ def write_card(model, meta: dict, path: Path) -> None:
     ]
     lines += ["", "Held-out frames (Al fcc, Fe bcc, Ti hcp, Si cd at all T/Tm), accuracy (%) vs "
               "share of atoms removed:", ""]
-    acc = meta["held_out_accuracy"]
-    methods = sorted({k.split("|")[2] for k in acc}, key=lambda m: (m != "nmcnn", m))
-    labels = sorted({k.split("|")[0] for k in acc})
-    lines.append("| structure | method | " + " | ".join(f"{int(100 * f)} %" for f in MISSING) + " |")
-    lines.append("|---" * (len(MISSING) + 2) + "|")
-    for label in labels:
-        for method in methods:
-            values = [acc.get(f"{label}|{f}|{method}") for f in MISSING]
-            lines.append(f"| {label} | {method} | " + " | ".join(
-                "" if v is None else f"{100 * v:.1f}" for v in values) + " |")
+    lines += markdown(from_records(meta["held_out_accuracy"]), first="nmcnn")
     path.write_text("\n".join(lines) + "\n")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="rebuild a shipped model")
-    from structid.pretrained.denoisers import LATTICE_SETS
-
-    parser.add_argument("name", choices=sorted(VARIANTS) + ["less-8", *LATTICE_SETS])
-    parser.add_argument("--steps", type=int, default=6000, help="denoisers: optimisation steps")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    # nmcnn defaults: the shipped model's recipe
-    parser.add_argument("--epochs", type=int, default=25)
-    parser.add_argument("--atoms-per-set", type=int, default=400,
-                        help="nmcnn: random atoms per (training frame, missing fraction)")
-    parser.add_argument("--melting-factor", type=int, default=3,
-                        help="nmcnn: this many times more atoms from the runs at Tm")
-    parser.add_argument("--ideal-atoms", type=int, default=300,
-                        help="nmcnn: atoms per (ideal lattice, noise, missing fraction) added")
-    parser.add_argument("--hot-noise", type=float, default=0.02,
-                        help="nmcnn: Gaussian noise (nearest-neighbour distances) on half the atoms "
-                             "of an extra copy of the crystals at Tm; 0: no copy")
-    parser.add_argument("--evaluate-only", action="store_true",
-                        help="nmcnn: keep the trained weights, measure the held-out accuracy again")
-    args = parser.parse_args()
-    from structid.md.recipes import data_dir
-
-    if args.name.startswith("denoiser-"):
-        from structid.pretrained import denoisers
-
-        print(denoisers.build(args.name, args.steps, args.seed, args.data_dir))
-    elif args.name == "less-8":
-        from structid.pretrained import less8
-
-        print(less8.build(data_dir(args.data_dir), args.seed))
-    elif args.evaluate_only:
-        print(reevaluate_nmcnn(data_dir(args.data_dir), args.name))
-    else:
-        print(build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name,
-                                 args.atoms_per_set, args.melting_factor, args.ideal_atoms,
-                                 args.hot_noise))
-
-
-if __name__ == "__main__":
-    main()
