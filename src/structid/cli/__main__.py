@@ -1,0 +1,3 @@
+from structid.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""``structid bench``: accuracy on the generated MD data and speed against PTM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from structid.bench import dc3
+from structid.bench.speed import benchmark_frame, time_methods
+from structid.cli.common import DataDirOpt, names, out, progress
+from structid.io.writers import AtomicFile
+from structid.md.store import data_dir as resolve_data_dir, finished_runs
+from structid.registry import get_classifier
+
+app = typer.Typer(no_args_is_help=True, help="Accuracy and speed benchmarks.")
+
+
+@app.command("dc3")
+def bench_dc3(
+    methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated registered methods")] = "acna,ptm,diamond",
+    systems: Annotated[Optional[str], typer.Option("--systems", "-s", help="comma-separated systems (default: all generated)")] = None,
+    recipe: Annotated[str, typer.Option(help="which MD data: dc3 or cu60")] = "dc3",
+    data_dir: DataDirOpt = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="folder for the CSV and PNGs (default DATA/bench/RECIPE)")] = None,
+) -> None:
+    """Accuracy vs Th of each method on the DC3-protocol MD data: table, CSV, one PNG per system."""
+    chosen_methods = names(methods) or []
+    for name in chosen_methods:
+        get_classifier(name)  # unknown methods fail before the long run
+    root = resolve_data_dir(data_dir)
+    chosen = names(systems)
+    runs = finished_runs(root, recipe, chosen)
+    with progress() as bar:
+        task = bar.add_task("classifying", total=len(runs), status="")
+        rows = dc3.evaluate(root, chosen_methods, recipe, chosen,
+                            progress=lambda meta: bar.advance(task) or bar.update(task, status=meta["system"]))
+    header, body = dc3.table(rows)
+    table = Table(*header, title=f"accuracy (%) on {recipe} data, {root}")
+    for row in body:
+        table.add_row(*row)
+    out.print(table)
+    folder = Path(out_dir) if out_dir else root / "bench" / recipe
+    folder.mkdir(parents=True, exist_ok=True)
+    with AtomicFile(folder / f"{recipe}_accuracy.csv", force=True) as f:
+        f.write(dc3.to_csv(rows).encode())
+    with AtomicFile(folder / f"{recipe}_accuracy.md", force=True) as f:
+        f.write(dc3.markdown(rows).encode())
+    for name, data in dc3.figures(rows).items():
+        with AtomicFile(folder / name.replace("dc3_", f"{recipe}_"), force=True) as f:
+            f.write(data)
+    out.print(f"CSV, Markdown table and plots in {folder}", highlight=False)
+
+
+@app.command("speed")
+def bench_speed(
+    methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated registered methods")] = "ptm,acna,diamond",
+    repeats: Annotated[int, typer.Option(help="timed repetitions (the best counts)")] = 3,
+) -> None:
+    """Atoms/s of each method on the same 100,800-atom fcc frame, and the ratio to PTM."""
+    frame = benchmark_frame()
+    results = time_methods(frame, names(methods) or [], repeats)
+    ptm = len(frame) / results[0][1]
+    table = Table("method", "seconds", "atoms/s", "x PTM", title=f"{len(frame):,}-atom fcc frame with noise")
+    for name, seconds in results:
+        rate = len(frame) / seconds
+        table.add_row(name, f"{seconds:.3f}", f"{rate:,.0f}", f"{rate / ptm:.2f}")
+    out.print(table)

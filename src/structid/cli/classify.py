@@ -1,0 +1,149 @@
+"""``structid classify`` and ``structid denoise``: label or denoise every frame of a file."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from structid.analysis import StructureFractions
+from structid.cli.common import FormatOpt, TypesOpt, default_output, out, progress, types_option
+from structid.errors import InputError
+from structid.io.readers import open_trajectory
+from structid.io.writers import AtomicFile, TrajectoryWriter
+from structid.labels import CODE
+from structid.models.compose import Denoised, NeighborAveraged
+from structid.registry import get_classifier, get_denoiser
+
+
+def classify(
+    file: Annotated[str, typer.Argument(help="structure file or trajectory")],
+    method: Annotated[str, typer.Option("--method", "-m", help="acna, ptm, diamond, ... (see `structid methods`)")] = "ptm",
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="labelled output (.extxyz or .lammpstrj[.gz]); default beside the input")] = None,
+    summary_json: Annotated[Optional[str], typer.Option("--summary-json", help="write counts and fractions (per frame and total) as JSON")] = None,
+    fractions_csv: Annotated[Optional[str], typer.Option("--fractions-csv", help="write the fraction of each structure per frame as CSV")] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="write a PNG of the structure fractions per frame")] = None,
+    rmsd_cutoff: Annotated[Optional[float], typer.Option("--rmsd-cutoff", help="PTM only: RMSD cutoff (0 = none; default 0.1)")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="trained model file for ML methods (default: the shipped one)")] = None,
+    min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", help="ML methods: label atoms below this top probability `unknown`")] = None,
+    neighbor_average: Annotated[int, typer.Option("--neighbor-average", help="ML methods: average each atom's probabilities with those of its N nearest neighbours (0: off; 12 is the measured setting)")] = 0,
+    denoise: Annotated[int, typer.Option("--denoise", help="denoise with this many iterations first (0: off)")] = 0,
+    denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="denoiser file or shipped name, e.g. denoiser-dc3 (default: denoiser-metals)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
+    format: FormatOpt = None,
+    types: TypesOpt = None,
+) -> None:
+    """Label every atom of every frame; write the labels (on the input positions) and print a summary."""
+    options = {}
+    if rmsd_cutoff is not None:
+        if method != "ptm":
+            raise InputError("--rmsd-cutoff applies to --method ptm only")
+        options["rmsd_cutoff"] = rmsd_cutoff
+    if model is not None:
+        options["model"] = model
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise InputError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
+    if neighbor_average < 0:
+        raise InputError(f"--neighbor-average must be >= 0, got {neighbor_average}")
+    if denoise < 0:
+        raise InputError(f"--denoise must be >= 0, got {denoise}")
+    if denoiser is not None and not denoise:
+        raise InputError("--denoiser needs --denoise N")
+    if min_confidence is not None and not neighbor_average:
+        options["min_confidence"] = min_confidence
+    classifier = get_classifier(method, **options)
+    if neighbor_average:
+        classifier = NeighborAveraged(classifier, neighbor_average, min_confidence=min_confidence or 0.0)
+    if denoise:
+        classifier = Denoised(get_denoiser(denoiser), classifier, denoise)
+    traj = open_trajectory(file, format=format, types=types_option(types))
+    target = Path(output) if output else default_output(traj.path, traj.format)
+    # every output is opened before the (possibly long) run so that a bad path fails at once
+    extras = {p: AtomicFile(p, force=force, protect=(traj.path,)) for p in (summary_json, fractions_csv, plot) if p}
+    analysis = StructureFractions(classifier).prepare()
+    start = time.perf_counter()
+    try:
+        with TrajectoryWriter(target, force=force, protect=(traj.path,)) as writer, progress() as bar:
+            task = bar.add_task("classifying", total=traj.total_bytes, status="")
+            for k, frame in enumerate(traj):
+                writer.write(frame, analysis.process(frame))
+                bar.update(task, completed=traj.bytes_read if traj.total_bytes else k + 1, status=f"frame {k + 1}")
+            try:
+                analysis.conclude()
+            except InputError:
+                raise InputError(f"{file}: contains no frames") from None
+        _print_summary(file, analysis, target, time.perf_counter() - start)
+        if summary_json:
+            extras[summary_json].write(analysis.to_json(input=str(file), output=str(target), method=analysis.method).encode())
+        if fractions_csv:
+            extras[fractions_csv].write(analysis.to_csv().encode())
+        if plot:
+            extras[plot].write(analysis.plot())
+        for f in extras.values():
+            f.commit()
+    except BaseException:
+        for f in extras.values():
+            f.abort()
+        raise
+
+
+def _print_summary(file: str, analysis: StructureFractions, target: Path, elapsed: float) -> None:
+    frames, n_atoms = analysis.frames_, analysis.n_atoms
+    out.print(f"[bold]{analysis.method}[/bold] on {file}: {len(frames)} frame(s), {n_atoms:,} atom labels",
+              highlight=False)
+    if len(frames) > 1:
+        per_frame = Table("frame", "timestep", "atoms", *analysis.names_)
+        shown = list(range(len(frames))) if len(frames) <= 12 else [*range(6), None, *range(len(frames) - 5, len(frames))]
+        for k in shown:
+            if k is None:
+                per_frame.add_row("…", *[""] * (2 + len(analysis.names_)))
+                continue
+            f = frames[k]
+            per_frame.add_row(str(f.index), str(f.timestep), str(f.atoms), *(f"{v:.3f}" for v in analysis.fractions_[k]))
+        out.print(per_frame)
+    table = Table("structure", "id", "atoms", "fraction")
+    for name, count in analysis.total_counts_.items():
+        table.add_row(name, str(CODE[name]), str(count), f"{count / n_atoms:.4f}")
+    out.print(table)
+    out.print(f"labels written to {target} ({n_atoms / max(elapsed, 1e-9):,.0f} atoms/s including "
+              "reading and writing)", highlight=False)
+
+
+def denoise(
+    file: Annotated[str, typer.Argument(help="structure file or trajectory")],
+    output: Annotated[str, typer.Option("--output", "-o", help="denoised output (.extxyz or .lammpstrj[.gz])")],
+    iterations: Annotated[int, typer.Option(help="at most this many steps r <- r - D(r)")] = 8,
+    tolerance: Annotated[float, typer.Option(help="stop when the largest step is below this (first-shell distances)")] = 1e-3,
+    scale: Annotated[Optional[float], typer.Option("--scale", help="first-shell distance in Å (default: estimated per frame)")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="denoiser file or shipped name, e.g. denoiser-dc3 (default: denoiser-metals)")] = None,
+    save_trajectory: Annotated[bool, typer.Option("--save-trajectory", help="write every iteration of the first frame as a trajectory")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing output file")] = False,
+    format: FormatOpt = None,
+    types: TypesOpt = None,
+) -> None:
+    """Remove thermal noise: move atoms towards the ideal lattice they vibrate around."""
+    if iterations < 0:
+        raise InputError(f"--iterations must be >= 0, got {iterations}")
+    if scale is not None and not scale > 0:
+        raise InputError(f"--scale must be a positive distance in Å, got {scale}")
+    net = get_denoiser(model)
+    traj = open_trajectory(file, format=format, types=types_option(types))
+    start = time.perf_counter()
+    n = 0
+    with TrajectoryWriter(output, force=force, protect=(traj.path,)) as writer, progress() as bar:
+        task = bar.add_task("denoising", total=traj.total_bytes, status="")
+        for frame in traj:
+            result = net.denoise(frame, iterations, tolerance, scale, save_trajectory=save_trajectory and n == 0)
+            for k, snapshot in enumerate(result.trajectory or [result.frame]):
+                writer.write(snapshot.replace(info={**frame.info, "iteration": k} if result.trajectory else frame.info))
+            n += 1
+            last = result.max_step[-1] if result.max_step else 0
+            bar.update(task, completed=traj.bytes_read if traj.total_bytes else n,
+                       status=f"frame {n}: {result.iterations} iterations, last step {last:.3f} Å")
+        if n == 0:
+            raise InputError(f"{file}: contains no frames")
+    out.print(f"denoised {n} frame(s) of {file} in {time.perf_counter() - start:.1f} s -> {output}", highlight=False)
+
