@@ -31,7 +31,8 @@ def random_triclinic_cell(rng: np.random.Generator, scale: float = 10.0) -> np.n
 @pytest.fixture(scope="session")
 def quick_al(tmp_path_factory):
     """Real LAMMPS runs of the dc3 recipe in quick mode: cold fcc Al and liquid Al at Tm."""
-    from structid.md.recipes import execute_isolated, plan
+    from structid.md.recipes import plan
+    from structid.md.simulate import execute_isolated
 
     root = tmp_path_factory.mktemp("data")
     spec = {"recipe": "dc3", "systems": ["al"], "temps": (0.25,), "n_atoms": None, "quick": True, "seed": 0}

@@ -6,19 +6,20 @@ from structid.classical import AdaptiveCNA
 from structid.errors import InputError, NotFittedError
 from structid.frame import Frame
 from structid.lattices import gaussian_noise, lattice, random_rotation_matrix, rotate
-from structid.models.denoiser import Denoised, Denoiser, first_shell_distance, from_file
+from structid.models.compose import Denoised
+from structid.models.denoiser import Denoiser
+from structid.neighbors import nn_distance
+from structid.registry import get_denoiser
 
 
 @pytest.fixture(scope="module")
 def untrained():
-    model = Denoiser(seed=3)
-    model.trained_ = True  # random weights: equivariance holds for any weights
-    return model
+    return Denoiser(steps=0, seed=3).fit()  # random weights: equivariance holds for any weights
 
 
 @pytest.fixture(scope="module")
 def shipped():
-    return from_file()
+    return get_denoiser()
 
 
 def random_frame(rng, n=40):
@@ -32,7 +33,7 @@ def test_network_is_small():
 
 def test_equivariant_under_rotation_reflection_translation_permutation(untrained, rng):
     frame = random_frame(rng)
-    d = first_shell_distance(frame)
+    d = nn_distance(frame, 4)
     out = untrained.displacements(frame, scale=d)
     assert np.abs(out).max() > 1e-3  # not trivially zero
     rotation = random_rotation_matrix(rng) @ np.diag([1.0, 1.0, -1.0])  # improper: a reflection
@@ -45,7 +46,7 @@ def test_equivariant_under_rotation_reflection_translation_permutation(untrained
 
 def test_first_shell_distance_of_lattices():
     for name in ("fcc", "bcc", "hcp", "cd", "sc"):
-        assert first_shell_distance(lattice(name, 2.7, 3)) == pytest.approx(2.7)
+        assert nn_distance(lattice(name, 2.7, 3), 4) == pytest.approx(2.7)
 
 
 @pytest.mark.parametrize("name", ["fcc", "bcc", "hcp"])
@@ -73,7 +74,7 @@ def test_fixed_scale_of_a_noisy_frame_is_what_reestimation_avoids(shipped):
     d = 2.5
     ideal = lattice("bcc", d, 6)
     noisy = gaussian_noise(ideal, 0.08 * d, 0)
-    short = first_shell_distance(noisy)
+    short = nn_distance(noisy, 4)
     assert short < 0.95 * d
 
     def rmsd(frame):
@@ -92,7 +93,7 @@ def test_liquid_stays_disordered(shipped, quick_al):
     root, runs = quick_al
     liquid = list(open_trajectory(runs[1].paths(root)[0]))[-1]
     result = shipped.denoise(liquid, 8)
-    assert max(result.max_step) > 0.05 * first_shell_distance(liquid)  # the atoms did move
+    assert max(result.max_step) > 0.05 * nn_distance(liquid, 4)  # the atoms did move
     assert np.mean(AdaptiveCNA().classify(result.frame).names == "other") >= 0.9
 
 
@@ -100,8 +101,8 @@ def test_liquid_stays_disordered(shipped, quick_al):
 def test_dc3_model_restores_open_lattices(name):
     from structid.classical import PTM
 
-    model = from_file("denoiser-dc3")  # a shipped model by name
-    assert set(model.history_["lattices"]) == {"fcc", "bcc", "hcp", "cd", "hd", "sc"}
+    model = get_denoiser("denoiser-dc3")  # a shipped model by name
+    assert set(model.lattices) == {"fcc", "bcc", "hcp", "cd", "hd", "sc"}
     noisy = gaussian_noise(lattice(name, 2.4, 5), 0.1 * 2.4, 3)
     assert np.mean(PTM().classify(noisy).names == name) < 0.9
     assert np.mean(PTM().classify(model.denoise(noisy, 8).frame).names == name) >= 0.99
@@ -137,13 +138,11 @@ def test_errors(tmp_path):
     with pytest.raises(NotFittedError):
         Denoiser().denoise(lattice("fcc", 2.5, 2))
     with pytest.raises(InputError, match="cannot be estimated"):
-        first_shell_distance(lattice("fcc", 2.5, 1).select([0]))
+        nn_distance(lattice("fcc", 2.5, 1).select([0]))
     with pytest.raises(InputError, match="species Zr not known"):
-        model = Denoiser(species=("Cu",))
-        model.trained_ = True
-        model.denoise(lattice("fcc", 2.5, 2).replace(species=np.full(32, "Zr")))
+        Denoiser(species=("Cu",), steps=0).fit().denoise(lattice("fcc", 2.5, 2).replace(species=np.full(32, "Zr")))
     with pytest.raises(InputError, match="no such model file"):
-        from_file("denoiser-nonexistent")
+        get_denoiser("denoiser-nonexistent")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a model")
     with pytest.raises(InputError, match="not a readable structid model"):
@@ -151,17 +150,17 @@ def test_errors(tmp_path):
 
 
 def test_species_embedding_trains_on_rocksalt(rng):
-    model = Denoiser(species=("Na", "Cl"), seed=2).fit(["rocksalt", "fcc"], steps=3, batch=2)
+    model = Denoiser(["rocksalt", "fcc"], species=("Na", "Cl"), steps=3, batch=2, seed=2).fit()
     frame = gaussian_noise(lattice("rocksalt", 2.8, 3), 0.1, 5)
     swapped = frame.replace(species=np.where(frame.species == "Na", "Cl", "Na"))
     # the two elements have their own embedding: swapping them changes the displacements
     assert not np.allclose(model.displacements(frame), model.displacements(swapped), atol=1e-6)
     with pytest.raises(InputError, match="2 sublattices"):
-        Denoiser(species=("Na",)).fit(["rocksalt"], steps=1)
+        Denoiser(["rocksalt"], species=("Na",), steps=1).fit()
 
 
 def test_training_resumes_from_a_checkpoint(tmp_path):
-    straight = Denoiser(seed=1).fit(["fcc"], steps=6, batch=1)
+    straight = Denoiser(["fcc"], steps=6, batch=1, seed=1).fit()
 
     class Stop(Exception):
         pass
@@ -172,10 +171,10 @@ def test_training_resumes_from_a_checkpoint(tmp_path):
 
     ckpt = tmp_path / "c.ckpt"
     with pytest.raises(Stop):
-        Denoiser(seed=1).fit(["fcc"], steps=6, batch=1, checkpoint=ckpt, checkpoint_every=3, progress=interrupt)
+        Denoiser(["fcc"], steps=6, batch=1, seed=1).fit(checkpoint=ckpt, checkpoint_every=3, progress=interrupt)
     # a new run goes on from step 3 with the saved weights, optimiser, schedule and rng
-    resumed = Denoiser(seed=1).fit(["fcc"], steps=6, batch=1, checkpoint=ckpt, checkpoint_every=3)
-    for a, b in zip(straight.net.state_dict().values(), resumed.net.state_dict().values()):
+    resumed = Denoiser(["fcc"], steps=6, batch=1, seed=1).fit(checkpoint=ckpt, checkpoint_every=3)
+    for a, b in zip(straight.net_.state_dict().values(), resumed.net_.state_dict().values()):
         assert np.allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
@@ -200,3 +199,27 @@ def test_denoise_cli_writes_output_and_never_overwrites_input(tmp_path):
 
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["method"] == "acna+denoise8" and summary["total"]["fractions"]["fcc"] > 0.99
+
+
+def test_settings_round_trip_and_construction_has_no_side_effects(tmp_path):
+    import torch
+
+    state = torch.random.get_rng_state()
+    model = Denoiser(["fcc", "bcc"], steps=0, sigma_max=0.1, seed=5)
+    assert torch.equal(torch.random.get_rng_state(), state)  # __init__ only stores its arguments
+    with pytest.raises(NotFittedError):
+        model.save(tmp_path / "m.pt")
+    model.fit()
+    loaded = Denoiser.load(model.save(tmp_path / "m.pt"))
+    assert loaded.get_params() == model.get_params()
+    frame = gaussian_noise(lattice("fcc", 2.5, 3), 0.1, 0)
+    assert np.array_equal(loaded.displacements(frame), model.displacements(frame))
+
+
+def test_a_given_neighbour_list_gives_the_same_denoising(shipped):
+    from structid.neighbors import neighbor_list
+
+    noisy = gaussian_noise(lattice("fcc", 2.55, 5), 0.08 * 2.55, 9)
+    given = neighbor_list(noisy, 1.6 * 2.55)
+    assert np.allclose(shipped.denoise(noisy, 3, neighbors=given).frame.positions,
+                       shipped.denoise(noisy, 3).frame.positions, atol=1e-5)

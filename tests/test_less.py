@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from structid.errors import InputError
+from structid.errors import InputError, NotFittedError
 from structid.lattices import gaussian_noise, lattice
-from structid.errors import NotFittedError
 from structid.models.less import LESS
 
 
@@ -32,6 +31,33 @@ def test_save_load_round_trip(model, tmp_path):
     assert np.allclose(loaded.classify(frame).probabilities, model.classify(frame).probabilities)
 
 
+def test_settings_survive_save_and_load(tmp_path):
+    from structid.descriptors.steinhardt import Steinhardt
+
+    frames = [gaussian_noise(lattice(n, 2.5, 3), 0.05, 1) for n in ("fcc", "bcc")]
+    model = LESS(Steinhardt(ls=(4, 6), averaged=False), n_folds=3, seed=7, min_confidence=0.4).fit(frames, ["fcc", "bcc"])
+    loaded = LESS.load(model.save(tmp_path / "m.pkl"))
+    assert repr(loaded) == repr(model) and loaded.n_folds == 3 and loaded.seed == 7
+    assert loaded.descriptor == model.descriptor
+    frame = gaussian_noise(lattice("fcc", 2.6, 3), 0.08, 2)
+    assert np.array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+
+
+def test_reads_the_version_2_file_layout(model, tmp_path):
+    import lzma
+    import pickle
+
+    old = tmp_path / "v2.pkl"
+    old.write_bytes(lzma.compress(pickle.dumps({
+        "format": "structid-less", "version": 2, "features": model.descriptor.params(),
+        "classes": list(model.classes_), "level0": model.level0_, "meta": model.meta_, "stats": model.stats_,
+        "history": {**model.history_, "card": {"name": "old"}}})))
+    loaded = LESS.load(old)
+    frame = gaussian_noise(lattice("hcp", 2.5, 3), 0.08, 3)
+    assert loaded.metadata_ == {"name": "old"} and "card" not in loaded.history_
+    assert np.array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+
+
 def test_base_models_can_be_swapped():
     from sklearn.tree import DecisionTreeClassifier
 
@@ -45,7 +71,7 @@ def test_errors(tmp_path):
     with pytest.raises(NotFittedError):
         LESS().classify(lattice("fcc", 2.5, 2))
     with pytest.raises(InputError, match="at least 5 samples"):
-        LESS().fit_features(np.zeros((6, 12)), ["fcc"] * 3 + ["bcc"] * 3)
+        LESS().fit_descriptors(np.zeros((6, 12)), ["fcc"] * 3 + ["bcc"] * 3)
     bad = tmp_path / "bad.pkl"
     bad.write_bytes(b"garbage")
     with pytest.raises(InputError, match="not a readable structid model"):
@@ -62,7 +88,7 @@ def test_extend_with_a_new_class(model):
     assert extended.classify(gaussian_noise(lattice("graphite", 1.42, 3), 0.03, 7)).fractions()["graphite"] > 0.9
     assert extended.classify(gaussian_noise(lattice("fcc", 2.5, 3), 0.08, 7)).fractions()["fcc"] > 0.9
     # the old one-vs-rest models are kept as trained on real data, one new model per base added
-    x = model.features.compute(gaussian_noise(lattice("hcp", 2.5, 3), 0.08, 8))
+    x = model.descriptor.compute(gaussian_noise(lattice("hcp", 2.5, 3), 0.08, 8))
     old = [e for e in model.level0_ if e[0] is not None]
     kept = [e for e in extended.level0_ if e[0] is not None and e[0] < 4]
     assert len(kept) == len(old) and len(extended.level0_) == len(model.level0_) + len(old) // 4
@@ -78,13 +104,13 @@ def test_sampled_old_classes_are_confident_and_keep_constant_features(model):
     rng = np.random.default_rng(2)
     k = model.classes_.index("fcc")
     samples = model.sample_class("fcc", 200, rng)
-    assert samples.shape == (200, model.features.n_features)
-    assert np.all(model.predict_proba_features(samples)[:, k] > 0.8)
+    assert samples.shape == (200, model.descriptor.n_features)
+    assert np.all(model.predict_proba_descriptors(samples)[:, k] > 0.8)
     # one species: the unlike-neighbour q_l are exactly zero in training, and stay so
-    unlike = slice(len(model.features.ls), 2 * len(model.features.ls))
+    unlike = slice(len(model.descriptor.ls), 2 * len(model.descriptor.ls))
     assert np.all(samples[:, unlike] == 0)
     # samples spread like the training data rather than collapsing on the class mean
-    x = model.features.compute(gaussian_noise(lattice("fcc", 2.5, 3), 0.05, 0))
+    x = model.descriptor.compute(gaussian_noise(lattice("fcc", 2.5, 3), 0.05, 0))
     assert samples[:, 1].std() > 0.2 * x[:, 1].std()
 
 

@@ -13,7 +13,9 @@ from structid.errors import InputError
 from structid.io.readers import open_trajectory
 from structid.labels import CODE
 from structid.md.engine import LammpsRunError
-from structid.md.recipes import execute, execute_isolated, plan
+from structid.md.recipes import plan
+from structid.md.simulate import execute, execute_isolated
+from structid.md.store import labelled_frames
 from structid.md.systems import SYSTEMS
 
 
@@ -112,7 +114,7 @@ def test_md_cli_bad_input():
 
 
 def test_melting_point_by_coexistence_is_near_the_lj_value():
-    from structid.md.recipes import melting_point
+    from structid.md.melting import melting_point
 
     result = melting_point(SYSTEMS["ar"], guess=80.0, repeat=(4, 4, 4), time_ps=6.0, threads=1)
     assert result.n_atoms == 512
@@ -148,11 +150,10 @@ def test_ramp_frames_are_unlabelled_and_heat_up(tmp_path):
 
 
 def test_interface_run_labels_crystal_slab_and_margin_per_atom(tmp_path):
-    from structid.models.training import md_frames
 
     (run,) = plan("interface", ["nacl"], quick=True)
     execute(run, tmp_path, threads=1)
-    items = list(md_frames(tmp_path, "interface", None, None))
+    items = list(labelled_frames(tmp_path, "interface", None, None))
     assert len(items) == 2
     frame, names = items[-1].frame, items[-1].names()
     # the slab lost 8 % of its atoms, Na and Cl alike (the cell stays neutral)

@@ -6,7 +6,7 @@ from structid.errors import InputError
 from structid.frame import Frame
 from structid.labels import CODE, Labels
 from structid.lattices import gaussian_noise, lattice
-from structid.models.neighbor_average import NeighborAveraged
+from structid.models.compose import NeighborAveraged
 
 CLASSES = ("fcc", "hcp", "liquid")
 
@@ -19,7 +19,7 @@ class Fixed:
     def __init__(self, probabilities: np.ndarray | None) -> None:
         self.probabilities = probabilities
 
-    def classify(self, frame: Frame) -> Labels:
+    def classify(self, frame: Frame, neighbors=None) -> Labels:
         p = self.probabilities
         codes = np.full(len(frame), CODE["fcc"]) if p is None else np.array([CODE[CLASSES[k]] for k in p.argmax(1)])
         return Labels(codes=codes, classes=CLASSES, probabilities=p, method=self.name)
@@ -131,22 +131,22 @@ def test_a_twin_plane_one_layer_thick_survives_the_average():
 
 
 def test_nmcnn_neighbours_from_its_own_list_equal_a_fresh_search(rng):
-    from structid.models.nmcnn import from_file
     from structid.neighbors import nearest_neighbors
+    from structid.registry import get_classifier
 
-    model = from_file()
+    model = get_classifier("nmcnn")
     frame = gaussian_noise(lattice("hcp", 2.9, 4), 0.15, rng)
 
     class Plain:  # the same model without its neighbour list
         name = "nmcnn"
 
-        def classify(self, frame):
+        def classify(self, frame, neighbors=None):
             return model.classify(frame)
 
     shared, fresh = NeighborAveraged(model).classify(frame), NeighborAveraged(Plain()).classify(frame)
     np.testing.assert_allclose(shared.probabilities, fresh.probabilities, atol=1e-6)
     np.testing.assert_array_equal(shared.codes, fresh.codes)
-    labels, nearest = model.classify_with_neighbors(frame, 12)
-    np.testing.assert_array_equal(np.sort(nearest, axis=1),
+    own = model.find_neighbors(frame)
+    np.testing.assert_array_equal(np.sort(nearest_neighbors(frame, 12, neighbors=own).indices, axis=1),
                                   np.sort(nearest_neighbors(frame, 12).indices, axis=1))
-    np.testing.assert_array_equal(labels.codes, model.classify(frame).codes)
+    np.testing.assert_array_equal(model.classify(frame, own).probabilities, model.classify(frame).probabilities)

@@ -3,10 +3,11 @@ import pytest
 import torch
 
 from structid.descriptors.neighbors_map import NeighborsMap
-from structid.errors import InputError
+from structid.errors import InputError, NotFittedError
 from structid.lattices import gaussian_noise, lattice
-from structid.errors import NotFittedError
+from structid.md.store import labelled_frames
 from structid.models.nmcnn import NMCNN, build_network
+from structid.registry import get_classifier
 
 
 def test_network_matches_the_paper():
@@ -58,6 +59,30 @@ def test_save_load_round_trip(tiny_model, tmp_path):
     assert np.allclose(loaded.classify(frame).probabilities, tiny_model.classify(frame).probabilities, atol=1e-6)
 
 
+def test_settings_survive_save_and_load(tmp_path):
+    model = NMCNN(NeighborsMap(size=16, scale="auto"), epochs=1, batch_size=8, learning_rate=3e-3, seed=4,
+                  architecture="pool-first", min_confidence=0.3)
+    frames = [gaussian_noise(lattice(n, 2.5, 2), 0.05, 0) for n in ("fcc", "bcc")]
+    model.fit(frames, ["fcc", "bcc"])
+    loaded = NMCNN.load(model.save(tmp_path / "m.pt"))
+    assert repr(loaded) == repr(model)
+    assert {k: v for k, v in loaded.get_params().items() if k != "descriptor"} == \
+        {k: v for k, v in model.get_params().items() if k != "descriptor"}
+    assert NMCNN.load(tmp_path / "m.pt", min_confidence=0.9).min_confidence == 0.9
+
+
+def test_reads_the_version_1_file_layout(tiny_model, tmp_path):
+    old = tmp_path / "v1.pt"
+    torch.save({"format": "structid-nmcnn", "version": 1, "descriptor": tiny_model.descriptor.params(),
+                "architecture": tiny_model.architecture, "classes": list(tiny_model.classes_),
+                "channels": tiny_model.descriptor.channels, "state_dict": tiny_model.network_.state_dict(),
+                "history": tiny_model.history_, "metadata": {"from": "v1"}}, old)
+    loaded = NMCNN.load(old)
+    frame = gaussian_noise(lattice("fcc", 2.5, 3), 0.1, 2)
+    assert loaded.metadata_ == {"from": "v1"}
+    assert np.array_equal(loaded.predict_proba(frame), tiny_model.predict_proba(frame))
+
+
 def test_min_confidence_gives_unknown(tiny_model):
     frame = gaussian_noise(lattice("sc", 2.5, 3), 0.3, 1)
     tiny_model.min_confidence = 0.999999
@@ -73,7 +98,7 @@ def test_bad_model_files(tmp_path, tiny_model):
     with pytest.raises(InputError, match="not a readable structid model"):
         NMCNN.load(junk)
     other = tmp_path / "other.pt"
-    torch.save({"format": "structid-nmcnn", "version": 99}, other)
+    torch.save({"format": "structid-model", "kind": "nmcnn", "version": 99}, other)
     with pytest.raises(InputError, match="file version 99"):
         NMCNN.load(other)
     with pytest.raises(InputError, match="no such model file"):
@@ -82,7 +107,7 @@ def test_bad_model_files(tmp_path, tiny_model):
 
 def test_unknown_class_names_and_unfitted():
     with pytest.raises(InputError, match="unknown structure name 'bct'"):
-        NMCNN(epochs=1).fit_maps(np.zeros((4, 1, 32, 32)), ["bct", "fcc", "bct", "fcc"])
+        NMCNN(epochs=1).fit_descriptors(np.zeros((4, 1, 32, 32)), ["bct", "fcc", "bct", "fcc"])
     with pytest.raises(NotFittedError):
         NMCNN().classify(lattice("fcc", 2.5, 2))
 
@@ -110,7 +135,7 @@ def test_frozen_inference_network_matches_the_trained_one(tiny_model):
 
     maps = np.concatenate([tiny_model.descriptor.compute(gaussian_noise(lattice(n, 2.7, 3), 0.08, 11))
                            for n in ("fcc", "bcc")])
-    frozen = tiny_model.predict_proba(maps)
+    frozen = tiny_model.predict_proba_descriptors(maps)
     assert isinstance(tiny_model._frozen, torch.jit.ScriptModule)  # the frozen graph really ran
     eager = _predict(tiny_model.network_, torch.from_numpy(maps), 64)
     assert np.allclose(frozen, eager, atol=1e-5)
@@ -133,8 +158,7 @@ def test_batches_and_threads_do_not_change_predictions(tiny_model):
 
 
 def test_shipped_training_set_takes_more_atoms_from_the_runs_at_tm(quick_al, monkeypatch):
-    from structid.models.training import md_frames
-    from structid.pretrained import build
+    from structid.training import nmcnn as build
 
     root, _ = quick_al
     monkeypatch.setattr(build, "TRAIN_FRAMES", (0,))
@@ -158,7 +182,7 @@ def test_shipped_training_set_takes_more_atoms_from_the_runs_at_tm(quick_al, mon
                                              hot_noise=0.02)
     assert np.array_equal(same, labels)
     # at 50 % removed the liquid frame has fewer than 150 atoms left: fresh removals fill the rest
-    n_atoms = len(next(md_frames(root, "dc3", ["al"], {"liquid"}, (0,))).frame)
+    n_atoms = len(next(labelled_frames(root, "dc3", ["al"], {"liquid"}, (0,))).frame)
     assert n_atoms // 2 < 150
     assert len(np.unique(maps[-150:].reshape(150, -1), axis=0)) > n_atoms // 2
 
@@ -167,9 +191,8 @@ def test_shipped_training_set_takes_more_atoms_from_the_runs_at_tm(quick_al, mon
 @pytest.mark.parametrize("noise", [0.0, 0.04])
 def test_shipped_model_knows_lattices_with_a_third_of_the_atoms_missing(name, noise):
     from structid.lattices import remove_atoms
-    from structid.models.nmcnn import from_file
 
-    model = from_file()  # nmcnn-metals, by default
+    model = get_classifier("nmcnn")  # nmcnn-metals, by default
     assert model.classes_ == ("bcc", "cd", "fcc", "hcp", "liquid")
     rng = np.random.default_rng(5)
     # Gaussian noise in nearest-neighbour distances d per coordinate (0.04: 0.07 d rms
@@ -179,9 +202,6 @@ def test_shipped_model_knows_lattices_with_a_third_of_the_atoms_missing(name, no
 
 
 def test_shipped_model_calls_a_real_liquid_liquid(quick_al):
-    from structid.models.nmcnn import from_file
-    from structid.models.training import md_frames
-
     root, _ = quick_al
-    liquid = next(md_frames(root, "dc3", ["al"], {"liquid"})).frame
-    assert from_file().classify(liquid).fractions().get("liquid", 0) > 0.95
+    liquid = next(labelled_frames(root, "dc3", ["al"], {"liquid"})).frame
+    assert get_classifier("nmcnn").classify(liquid).fractions().get("liquid", 0) > 0.95

@@ -77,8 +77,9 @@ class Denoiser(Estimator):
 
     @property
     def n_parameters(self) -> int:
-        self.check_fitted()
-        return sum(p.numel() for p in self.net_.parameters())
+        """Weights of the network these settings build (fitted or not)."""
+        net = self.net_ if self.is_fitted() else self._build()
+        return sum(p.numel() for p in net.parameters())
 
     def _build(self):
         import torch
