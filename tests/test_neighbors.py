@@ -90,3 +90,60 @@ def test_isolated_atom_gives_clear_error():
     f = Frame(positions=pos, cell=np.zeros((3, 3)), pbc=False, species="X")
     with pytest.raises(InputError, match="isolated"):
         nearest_neighbors(f, 12)
+
+
+def _pairs(nl):
+    return sorted(zip(nl.i.tolist(), nl.j.tolist(), map(tuple, nl.shifts.tolist())))
+
+
+def test_within_equals_a_fresh_search_at_the_smaller_cutoff(rng):
+    cell = random_triclinic_cell(rng, 9.0)
+    frame = Frame(positions=rng.random((30, 3)) @ cell, cell=cell, pbc=True, species=np.full(30, "Cu"))
+    wide, narrow = neighbor_list(frame, 4.0), neighbor_list(frame, 3.0)
+    cut = wide.within(3.0)
+    assert _pairs(cut) == _pairs(narrow) and cut.cutoff == 3.0
+    np.testing.assert_array_equal(cut.offsets, narrow.offsets)
+    with pytest.raises(InputError, match="cannot give pairs"):
+        narrow.within(4.0)
+
+
+def test_nearest_of_a_list_equals_nearest_neighbors(rng):
+    frame = lattice("hcp", 2.9, 3)
+    frame = frame.replace(positions=frame.positions + rng.normal(0, 0.1, frame.positions.shape))
+    from_list = neighbor_list(frame, 2.9 * 1.6).nearest(12)
+    direct = nearest_neighbors(frame, 12)
+    np.testing.assert_allclose(from_list.distances, direct.distances)
+    assert neighbor_list(frame, 2.0).nearest(12) is None  # too short a list says so
+
+
+def test_resolve_takes_a_list_a_query_or_nothing(rng):
+    from structid.neighbors import resolve
+
+    frame = lattice("fcc", 2.5, 3)
+    given = neighbor_list(frame, 4.0)
+    assert resolve(frame, None) is None
+    assert resolve(frame, given) is given
+    assert _pairs(resolve(frame, given, r_max=3.0)) == _pairs(neighbor_list(frame, 3.0))
+    assert resolve(frame, given, r_max=5.0).cutoff == 5.0  # too short: a fresh search
+    assert _pairs(resolve(frame, {"r_max": 3.0})) == _pairs(neighbor_list(frame, 3.0))
+    k12 = resolve(frame, {"num_neighbors": 12})
+    assert k12.counts().min() >= 12
+    for bad in ({"r_max": 3.0, "num_neighbors": 4}, {"k": 4}, {"num_neighbors": 0}):
+        with pytest.raises(InputError):
+            resolve(frame, bad)
+    with pytest.raises(InputError, match="holds 108 atoms, the frame 4"):
+        resolve(frame.select([0, 1, 2, 3]), given)
+    with pytest.raises(InputError, match="must be a NeighborList"):
+        resolve(frame, 3.0)
+
+
+@pytest.mark.parametrize("name", ["fcc", "bcc", "hcp", "cd", "sc", "rocksalt"])
+def test_nn_distance_of_lattices_and_of_a_given_list(name):
+    from structid.neighbors import nn_distance
+
+    frame = lattice(name, 2.7, 3)
+    assert nn_distance(frame) == pytest.approx(2.7)
+    assert nn_distance(frame, 4) == pytest.approx(2.7)
+    assert nn_distance(frame, 4, neighbors=neighbor_list(frame, 4.0)) == pytest.approx(2.7)
+    with pytest.raises(InputError, match="cannot be estimated"):
+        nn_distance(frame.select([0]))

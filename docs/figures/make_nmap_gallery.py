@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from structid.cli import render_maps
+from structid.plots import render_maps
 from structid.descriptors.neighbors_map import NeighborsMap
 from structid.lattices import gaussian_noise, lattice
 
