@@ -26,21 +26,20 @@ def main() -> None:
 
     import numpy as np
 
-    from structid.bench.dc3 import _hits, find_runs
+    from structid.bench.dc3 import hits as right
     from structid.bench.speed import benchmark_frame
     from structid.classical import PTM, AdaptiveCNA
-    from structid.io.readers import open_trajectory
-    from structid.md.recipes import data_dir
-    from structid.models.denoiser import from_file
+    from structid.md.store import data_dir, finished_runs
+    from structid.registry import get_denoiser
 
-    model = from_file(args.model)
-    lattices = set(model.history_.get("lattices", ()))
+    model = get_denoiser(args.model)
+    lattices = set(model.lattices)
     root = data_dir(args.data_dir)
     acna, ptm = AdaptiveCNA(), PTM()
 
-    def last_frame(dump):
+    def last_frame(run):
         frame = None
-        for frame in open_trajectory(dump):
+        for frame in run.frames():
             pass
         return frame
 
@@ -49,17 +48,18 @@ def main() -> None:
         print("| system | phase | a-CNA | a-CNA +1 | a-CNA +8 | PTM | PTM +1 | PTM +8 |")
         print("|---|---|---:|---:|---:|---:|---:|---:|")
         chosen = args.systems.split(",") if args.systems else None
-        for meta, dump in find_runs(root, "dc3"):
+        for run in finished_runs(root, "dc3"):
+            meta = run.meta
             if meta.get("th") != 1.0 or (chosen and meta["system"] not in chosen):
                 continue
             truth = meta["frames"][-1]["label"]
             if not chosen and truth not in lattices and meta["lattice"] not in lattices:
                 continue
             hits, atoms = np.zeros(6), 0
-            for frame in open_trajectory(dump):  # every snapshot of the run at Tm
+            for frame in run.frames():  # every snapshot of the run at Tm
                 one = model.denoise(frame, 1).frame
                 eight = model.denoise(frame, 8).frame
-                hits += [_hits(truth, m.classify(f).codes) for m in (acna, ptm) for f in (frame, one, eight)]
+                hits += [right(truth, m.classify(f).codes) for m in (acna, ptm) for f in (frame, one, eight)]
                 atoms += len(frame)
             cells = [f"{c:.1f}" for c in 100 * hits / atoms]
             if truth not in ("fcc", "bcc", "hcp", "liquid"):
@@ -70,10 +70,11 @@ def main() -> None:
         print("\n## Cu at 60 GPa, 1.1 Tm: share (%) of atoms a-CNA labels `other` per iteration\n")
         print("| phase | " + " | ".join(str(k) for k in range(9)) + " |")
         print("|---" * 10 + "|")
-        for meta, dump in find_runs(root, "cu60"):
+        for run in finished_runs(root, "cu60"):
+            meta = run.meta
             if meta.get("phase") != "crystal":
                 continue
-            frame = last_frame(dump)
+            frame = last_frame(run)
             trajectory = model.denoise(frame, 8, tolerance=0.0, save_trajectory=True).trajectory
             shares = [100 * np.mean(acna.classify(f).names == "other") for f in trajectory]
             print(f"| {meta['lattice']} | " + " | ".join(f"{s:.1f}" for s in shares) + " |")

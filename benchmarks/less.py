@@ -26,15 +26,17 @@ def main() -> None:
 
     from structid.bench import dc3
     from structid.bench.speed import benchmark_frame, speed_table
-    from structid.md.recipes import data_dir
-    from structid.models.less import from_file
-    from structid.pretrained import confusion_markdown, less8
+    from structid.bench.protocol import HELD_OUT_FRAMES
+    from structid.md.store import data_dir
+    from structid.registry import get_classifier
+    from structid.training import less as less8
+    from structid.training.cards import confusion_markdown
 
-    model = from_file(args.model)
+    model = get_classifier("less", **({"model": args.model} if args.model else {}))
     root = data_dir(args.data_dir)
 
-    card = model.history_.get("card")
-    if "1" not in skip and card:
+    card = model.metadata_
+    if "1" not in skip and card.get("val_accuracy") is not None:
         print(f"## Validation: {100 * card['val_accuracy']:.2f} % on {card['val_size']:,} held-out atoms\n")
         print("\n".join(confusion_markdown(card["classes"], card["confusion"])))
         if "val_accuracy_paper_features" in card:
@@ -56,15 +58,16 @@ def main() -> None:
 
     if "3" not in skip:
         print("## Accuracy (%) vs Th, held-out DC3 frames (Li, Zr unseen; ice: no class)\n")
-        rows = dc3.evaluate(root, ["less", "acna", "ptm"], frame_indices=(3,), classifiers={"less": model})
+        rows = dc3.evaluate(root, ["less", "acna", "ptm"], frame_indices=HELD_OUT_FRAMES, classifiers={"less": model})
         print(dc3.markdown(rows))
 
     if "4" not in skip:
         print("## Speed on 100,800 atoms\n")
         frame = benchmark_frame()
         print(speed_table(frame, {
-            "Steinhardt features": lambda: model.features.compute(frame),
+            "Steinhardt features": lambda: model.descriptor.compute(frame),
             "features + LESS": lambda: model.classify(frame)}, args.repeats))
+
 
 if __name__ == "__main__":
     main()

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from structid.plots import render_maps
 from structid.descriptors.neighbors_map import NeighborsMap
 from structid.lattices import gaussian_noise, lattice
+from structid.plots import render_maps
 
 rng = np.random.default_rng(0)
 maps, captions = [], []

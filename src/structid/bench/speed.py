@@ -16,10 +16,9 @@ def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
 
 def best_times(calls: dict[str, Callable[[], object]], repeats: int = 3) -> dict[str, float]:
     """Shortest wall time of each call, s, over ``repeats`` rounds that run every call: when the
-    machine speeds up or slows down during the run (shared VMs do, by 10-20 %), all calls see
+    machine speeds up or slows down during the run (shared VMs do), all calls see
     it alike and their ratios stay fair. In a round each call runs twice and the second run is
-    timed: the first run after another method was 0.3-0.8 s slower on a 2 s task (caches,
-    fresh memory), which no user running one method would see."""
+    timed: the first run after another method is slower (caches, fresh memory), which no user running one method would see."""
     best = dict.fromkeys(calls, float("inf"))
     for _ in range(repeats):
         for name, fn in calls.items():

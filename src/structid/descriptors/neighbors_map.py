@@ -263,7 +263,7 @@ def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, o
                 # order the ~40 keys: stable bucket sort on the squared distance (every candidate
                 # lies within |v_k| + R of j_k, R the ball's radius), then an insertion sort that
                 # only fixes order inside buckets (ranking by pairwise compares made the kernel
-                # 1.3x slower). Equal keys keep slot order.
+                # slower). Equal keys keep slot order.
                 reach = np.sqrt(rk2) + np.sqrt(radius2)
                 per_d2 = _BUCKETS / (reach * reach * 1.0001 + 1e-12)
                 starts[:] = 0

@@ -109,7 +109,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
     System("ar", "Ar fcc (Lennard-Jones)", "fcc", "fcc", ("Ar",), (39.948,), 3.76, 84.0,
            ("pair_style lj/cut 11.9", "pair_coeff * * 0.0103 3.405", "pair_modify tail yes"),
            (8, 8, 8), "LJ triple point T* = 0.694 with epsilon/k = 119.8 K"),
-    System("li", "Li bcc (Zuo 2020 SNAP, 250 atoms: SNAP costs 50x EAM)", "bcc", "bcc", ("Li",), (6.94,), 3.02, 454.0,
+    System("li", "Li bcc (Zuo 2020 SNAP, 250 atoms: SNAP is costly)", "bcc", "bcc", ("Li",), (6.94,), 3.02, 454.0,
            ("pair_style snap", "pair_coeff * * {pot}/Li_Zuo_JPCA2020.snapcoeff "
             "{pot}/Li_Zuo_JPCA2020.snapparam Li"), (5, 5, 5),
            "experimental Tm of Li (the potential's own is not published)"),

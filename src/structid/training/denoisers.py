@@ -47,7 +47,7 @@ def synthetic_check(model, lattices, seed: int = 0, sigma: float = CHECK_SIGMA) 
 def build(name: str, steps: int = 6000, seed: int = 0, root: Path | None = None) -> Path:
     import torch
 
-    # batches of ~1,000 atoms: one thread trains faster than two (4.0 min for 6,000 steps)
+    # batches of ~1,000 atoms: one thread trains faster than two
     torch.set_num_threads(1)
     lattices = LATTICE_SETS[name]
     folder = data_dir(root) / "checkpoints"
