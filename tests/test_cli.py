@@ -40,7 +40,7 @@ def test_classify_end_to_end(example, tmp_path):
     crystal = [1 - f["fractions"].get("other", 0) for f in data["frames"]]
     assert crystal[0] > 0.5 and crystal[-1] < crystal[0] / 2
     # per-atom labels agree with the summary
-    counts = np.bincount(frames[0].properties["structure_id"], minlength=15)
+    counts = np.bincount(frames[0].properties["structure_type"], minlength=15)
     assert counts[1] == data["frames"][0]["counts"]["fcc"]
     assert csv.read_text().splitlines()[0].startswith("frame,timestep,atoms,")
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -54,7 +54,7 @@ def test_default_output_beside_input(example, tmp_path):
     written = tmp_path / "dump.structid.lammpstrj"
     assert written.exists()
     frame = next(iter(open_trajectory(written)))
-    assert "structure_id" in frame.properties
+    assert "StructureType" in frame.properties
     # a second run refuses to overwrite, --force replaces
     assert run_cli("classify", local).returncode == 2
     assert run_cli("classify", local, "--force").returncode == 0

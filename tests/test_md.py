@@ -29,7 +29,7 @@ def test_frames_carry_labels_and_metadata(quick_al):
         assert meta["system"] == "al" and meta["tm"] == 926.0 and meta["n_atoms"] == len(frames[0])
         for frame, info in zip(frames, meta["frames"]):
             assert info["label"] == label
-            assert np.all(frame.properties["structure_id"] == CODE[label])
+            assert np.all(frame.properties["StructureType"] == CODE[label])
             assert frame.info["timestep"] == info["timestep"]
             assert info["T_K"] > 0 and np.isfinite(info["P_bar"]) and info["pe_eV"] < 0
             assert set(frame.species) == {"Al"}

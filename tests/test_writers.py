@@ -6,7 +6,7 @@ from structid.errors import InputError
 from structid.frame import Frame
 from structid.io.readers import open_trajectory, read_frame
 from structid.io.writers import TrajectoryWriter, write_frames
-from structid.labels import VOCABULARY, Labels
+from structid.labels import CODE, VOCABULARY, Labels
 from structid.lattices import gaussian_noise, lattice, random_rotation
 from structid.neighbors import nearest_neighbors
 
@@ -34,7 +34,8 @@ def test_round_trip(tmp_path, rng, suffix):
         assert np.allclose(g.positions, frame.positions, atol=1e-7)
         assert np.allclose(g.cell, frame.cell) and np.allclose(g.origin, frame.origin)
         assert np.array_equal(g.ids, frame.ids) and np.array_equal(g.species, frame.species)
-        assert np.array_equal(g.properties["structure_id"], labels.codes)
+        column = "structure_type" if "xyz" in suffix else "StructureType"
+        assert np.array_equal(g.properties[column], labels.codes)
         assert np.allclose(g.properties["c_pe"], frame.properties["c_pe"], rtol=1e-7)
         for k, name in enumerate(labels.classes):
             assert np.allclose(g.properties[f"prob_{name}"], labels.probabilities[:, k], atol=1e-6)
@@ -77,7 +78,11 @@ def test_ovito_opens_the_output(tmp_path, rng, name):
     path = write_frames(tmp_path / name, frame, labels)
     data = import_file(str(path)).compute()
     assert data.particles.count == len(frame)
-    assert np.array_equal(np.asarray(data.particles["structure_id"][...]), labels.codes)
+    # OVITO imports the ids as its own typed, int32 Structure Type, where 3 is bcc
+    structure = data.particles["Structure Type"]
+    assert structure.dtype == np.int32
+    assert np.array_equal(np.asarray(structure[...]), labels.codes)
+    assert set(np.asarray(structure[...])) == {3}
     if name.endswith("extxyz"):
         assert set(data.particles["structure"][...]) == {"bcc"}
 
@@ -117,3 +122,39 @@ def test_failure_leaves_no_file(tmp_path):
 def test_unknown_output_format(tmp_path):
     with pytest.raises(InputError, match="cannot tell the output format"):
         write_frames(tmp_path / "out.pdb", lattice("fcc", 2.5, 2))
+
+
+def test_ase_and_ovito_read_extxyz_with_type_numbers(tmp_path):
+    """Species that are LAMMPS type numbers go out as ASE's placeholder ``X`` with a ``type``
+    column: ase.io reads the file, OVITO reads it, structid gets the species back."""
+    import ase.io
+    from ovito.io import import_file
+
+    f = lattice("cscl", 2.5, 3)
+    types = np.where(f.species == f.species[0], 1, 2)
+    frame = f.replace(species=types.astype(str), properties={"type": types})
+    path = write_frames(tmp_path / "types.extxyz", frame, PTM().classify(frame))
+    atoms = ase.io.read(path)
+    assert set(atoms.get_chemical_symbols()) == {"X"} and np.array_equal(atoms.arrays["type"], types)
+    back = read_frame(path)
+    assert np.array_equal(back.species, frame.species)
+    data = import_file(str(path)).compute()
+    assert data.particles.count == len(frame)
+    assert set(np.asarray(data.particles["Structure Type"][...])) == {CODE["cscl"]}
+
+
+def test_non_element_names_round_trip_through_extxyz(tmp_path):
+    f = lattice("fcc", 2.5, 2)
+    frame = f.replace(species=np.where(np.arange(len(f)) % 2, "A", "B"), properties={"type": np.ones(len(f), int)})
+    back = read_frame(write_frames(tmp_path / "names.extxyz", frame))
+    assert np.array_equal(back.species, frame.species)
+    assert np.array_equal(back.properties["type"], np.ones(len(f)))
+
+
+def test_labelling_again_replaces_the_label_columns(tmp_path):
+    frame = lattice("bcc", 2.5, 3)
+    first = read_frame(write_frames(tmp_path / "a.lammpstrj", frame, PTM().classify(frame)))
+    relabelled = Labels.from_names(np.full(len(frame), "fcc"))
+    again = read_frame(write_frames(tmp_path / "b.lammpstrj", first, relabelled))
+    assert [k for k in again.properties if "tructure" in k] == ["StructureType"]
+    assert np.all(again.properties["StructureType"] == CODE["fcc"])

@@ -167,6 +167,12 @@ class Frame:
         species = arrays.pop("species", None)
         if species is None:
             species = np.array(atoms.get_chemical_symbols())
+            if len(species) and np.all(species == "X"):
+                # structid's extxyz files name non-element species this way (see io.writers)
+                for column in ("type_name", "type"):
+                    if column in arrays and np.asarray(arrays[column]).ndim == 1:
+                        species = np.asarray(arrays.pop(column) if column == "type_name" else arrays[column]).astype(str)
+                        break
         ids = arrays.pop("id", None)
         for skip in ("positions", "numbers"):
             arrays.pop(skip, None)

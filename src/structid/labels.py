@@ -11,21 +11,23 @@ from structid.errors import InputError
 from structid.frame import Frame
 
 #: Every structure name structid knows; a label's integer code is its index here, the same for
-#: every method. ``other``: a classical method found no match. ``unknown``: an ML model's top
+#: every method. Codes 0-8 are OVITO's own structure-type ids (those of its PTM modifier, shared by
+#: its a-CNA modifier, mdapy and pyscal), so "type 2" means hcp in OVITO's output
+#: and in structid's. ``other``: a classical method found no match. ``unknown``: an ML model's top
 #: probability fell below the requested minimum confidence.
 VOCABULARY: tuple[str, ...] = (
     "other",
     "fcc",
-    "bcc",
     "hcp",
+    "bcc",
     "ico",
     "sc",
     "cd",
     "hd",
+    "graphite",
     "rocksalt",
     "cscl",
     "fluorite",
-    "graphite",
     "liquid",
     "amorphous",
     "unknown",
@@ -33,6 +35,37 @@ VOCABULARY: tuple[str, ...] = (
 CODE: dict[str, int] = {name: code for code, name in enumerate(VOCABULARY)}
 #: Labels that name a crystal (everything but other/liquid/amorphous/unknown).
 CRYSTALLINE: frozenset[str] = frozenset(VOCABULARY) - {"other", "liquid", "amorphous", "unknown"}
+
+#: The order of structid 0.1's ``structure_id`` column (before the ids followed OVITO's); files
+#: and cached MD runs written then are read with it.
+LEGACY_VOCABULARY: tuple[str, ...] = (
+    "other", "fcc", "bcc", "hcp", "ico", "sc", "cd", "hd", "rocksalt", "cscl", "fluorite",
+    "graphite", "liquid", "amorphous", "unknown",
+)
+#: Per-atom label columns written by structid: the LAMMPS dump column and the extxyz column that
+#: OVITO imports as its typed ``Structure Type`` property (ids = codes of :data:`VOCABULARY`).
+STRUCTURE_TYPE_COLUMNS: tuple[str, ...] = ("StructureType", "structure_type")
+LEGACY_COLUMN = "structure_id"
+
+#: Display name and RGB colour (0-1) of every label: OVITO's for its own types (PTM's
+#: defaults), distinct ones for the rest.
+DISPLAY: dict[str, tuple[str, tuple[float, float, float]]] = {
+    "other": ("Other", (0.95, 0.95, 0.95)),
+    "fcc": ("FCC", (0.4, 1.0, 0.4)),
+    "hcp": ("HCP", (1.0, 0.4, 0.4)),
+    "bcc": ("BCC", (0.4, 0.4, 1.0)),
+    "ico": ("ICO", (0.95, 0.8, 0.2)),
+    "sc": ("Simple cubic", (0.627451, 0.078431, 0.996078)),
+    "cd": ("Cubic diamond", (0.074510, 0.627451, 0.996078)),
+    "hd": ("Hexagonal diamond", (0.996078, 0.537255, 0.0)),
+    "graphite": ("Graphite", (0.627451, 0.470588, 0.996078)),
+    "rocksalt": ("Rocksalt", (0.55, 0.35, 0.2)),
+    "cscl": ("CsCl", (0.2, 0.6, 0.6)),
+    "fluorite": ("Fluorite", (0.85, 0.55, 0.85)),
+    "liquid": ("Liquid", (0.2, 0.45, 0.75)),
+    "amorphous": ("Amorphous", (0.5, 0.5, 0.5)),
+    "unknown": ("Unknown", (0.1, 0.1, 0.1)),
+}
 
 
 def code_of(name: str) -> int:
@@ -44,6 +77,27 @@ def code_of(name: str) -> int:
         raise InputError(
             f"unknown structure name {name!r}; known: {', '.join(VOCABULARY)}"
         ) from None
+
+
+def names_from_column(column: str, values: np.ndarray, where: str = "") -> np.ndarray:
+    """Per-atom structure names of a label column read from a file: text names as they are, ids
+    of :data:`VOCABULARY` (``StructureType`` and any other integer column), or of the legacy order
+    when the column is structid 0.1's ``structure_id``. Raises :class:`InputError` for ids or
+    names outside the vocabulary."""
+    values = np.asarray(values)
+    where = f"{where}: " if where else ""
+    if values.dtype.kind in "iuf":
+        table = LEGACY_VOCABULARY if column == LEGACY_COLUMN else VOCABULARY
+        ids = values.astype(np.int64) if values.dtype.kind != "f" else values
+        if len(ids) and (np.any(ids != np.round(ids)) or ids.min() < 0 or ids.max() >= len(table)):
+            raise InputError(f"{where}column {column!r} holds values that are not ids 0..{len(table) - 1}")
+        return np.asarray(table)[np.asarray(ids, dtype=np.int64)] if len(ids) else np.zeros(0, dtype="<U9")
+    names = values.astype(str)
+    for name in np.unique(names):
+        if name not in CODE:
+            raise InputError(f"{where}column {column!r} holds {str(name)!r}, not a structure name; "
+                             f"known: {', '.join(VOCABULARY)}")
+    return names
 
 
 @dataclass(frozen=True, eq=False)

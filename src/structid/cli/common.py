@@ -18,7 +18,7 @@ err = Console(stderr=True)
 
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help="input format (lammps-dump or any ASE format); detected from the name when omitted")]
 TypesOpt = Annotated[Optional[str], typer.Option("--types", help="LAMMPS type to element, e.g. 1=Cu,2=Zr")]
-LabelColumnOpt = Annotated[Optional[str], typer.Option("--label-column", help="per-atom label column (names, or vocabulary ids such as structure_id)")]
+LabelColumnOpt = Annotated[Optional[str], typer.Option("--label-column", help="per-atom label column: names, or ids such as StructureType (structid 0.1 structure_id files are read in their old order)")]
 SeedOpt = Annotated[int, typer.Option(help="random seed")]
 ReplaceModelOpt = Annotated[bool, typer.Option("--force", help="replace an existing model file")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="default ~/.cache/structid or $STRUCTID_DATA")]

@@ -23,7 +23,8 @@ from structid.io._textparse import BAD_COLUMNS, BAD_NUMBER, parse_rows
 _COORDINATES = (("x", "y", "z", False), ("xu", "yu", "zu", False),
                 ("xs", "ys", "zs", True), ("xsu", "ysu", "zsu", True))
 _COORDINATE_NAMES = {name for triple in _COORDINATES for name in triple[:3]}
-_INTEGER_COLUMNS = {"id", "type", "mol", "ix", "iy", "iz", "proc", "procp1", "structure_id"}
+_INTEGER_COLUMNS = {"id", "type", "mol", "ix", "iy", "iz", "proc", "procp1", "structure_id", "StructureType",
+                    "structure_type"}
 _CHUNK = 1 << 24  # bytes read at a time while parsing atom lines
 
 

@@ -15,9 +15,11 @@ import numpy as np
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
 from structid.io.compression import strip_suffix, wrap
-from structid.labels import VOCABULARY, Labels
+from structid.labels import LEGACY_COLUMN, STRUCTURE_TYPE_COLUMNS, VOCABULARY, Labels
 
 WRITE_FORMATS = ("extxyz", "lammps-dump")
+#: label columns of an earlier classification, dropped when a frame is labelled again
+LABEL_COLUMNS = ("structure", LEGACY_COLUMN, *STRUCTURE_TYPE_COLUMNS)
 _ROWS_PER_WRITE = 65536
 
 
@@ -116,8 +118,10 @@ class TrajectoryWriter:
         self.path = self._file.path
 
     def write(self, frame: Frame, labels: Labels | None = None) -> None:
-        """Append one frame; ``labels`` adds ``structure``, ``structure_id`` and, when present,
-        ``prob_<class>`` columns."""
+        """Append one frame; ``labels`` adds the structure ids (``StructureType`` in a dump,
+        ``structure_type`` and the names in ``structure`` in extxyz: the columns OVITO imports as
+        its typed Structure Type) and, when present, ``prob_<class>`` columns. Label columns of
+        an earlier run in the frame's properties are replaced, not repeated."""
         if labels is not None and len(labels) != len(frame):
             raise ValueError(f"{len(labels)} labels for a frame of {len(frame)} atoms")
         if self.format == "extxyz":
@@ -156,12 +160,14 @@ def write_frames(
 
 # -- columns ----------------------------------------------------------------------------------
 
-def _label_columns(labels: Labels | None) -> list[tuple[str, np.ndarray, str]]:
-    """(name, values, kind) columns of the labels; kind is S (text), I (integer) or R (real)."""
+def _label_columns(labels: Labels | None, id_column: str) -> list[tuple[str, np.ndarray, str]]:
+    """(name, values, kind) columns of the labels; kind is S (text), I (integer) or R (real).
+    ``id_column``: the name under which OVITO's reader of the format imports the ids as its
+    ``Structure Type`` property."""
     if labels is None:
         return []
     columns = [("structure", np.asarray(VOCABULARY)[labels.codes], "S"),
-               ("structure_id", labels.codes.astype(np.int64), "I")]
+               (id_column, labels.codes.astype(np.int64), "I")]
     if labels.probabilities is not None:
         for k, name in enumerate(labels.classes):
             columns.append((f"prob_{name}", labels.probabilities[:, k], "R"))
@@ -191,6 +197,15 @@ def _property_columns(
     return columns
 
 
+def _replaced_columns(frame: Frame, labels: Labels | None, label_cols: list) -> set[str]:
+    """Properties not written because new labels replace them: the new label columns and, when
+    the frame is labelled, every label and probability column of an earlier classification."""
+    replaced = {name for name, _, _ in label_cols}
+    if labels is not None:
+        replaced |= {name for name in frame.properties if name in LABEL_COLUMNS or name.startswith("prob_")}
+    return replaced
+
+
 _FORMAT = {"S": "%s", "I": "%d", "R": "%.8g"}
 
 
@@ -209,9 +224,10 @@ def _write_rows(out: AtomicFile, columns: list[tuple[np.ndarray, str]]) -> None:
 # -- extended XYZ -------------------------------------------------------------------------------
 
 def _write_extxyz(out: AtomicFile, frame: Frame, labels: Labels | None) -> None:
-    label_cols = _label_columns(labels)
-    skip = {"species", "pos", "id"} | {name for name, _, _ in label_cols}
-    extra = _property_columns(frame, skip, split=False) + label_cols
+    label_cols = _label_columns(labels, "structure_type")
+    skip = {"species", "pos", "id"} | _replaced_columns(frame, labels, label_cols)
+    species, type_column = _extxyz_species(frame)
+    extra = _property_columns(frame, skip | {"type"}, split=False) + type_column + label_cols
     width = {name: 1 if values.ndim == 1 else values.shape[1] for name, values, _ in extra}
     spec = ["species:S:1", "pos:R:3", "id:I:1"] + [f"{name}:{kind}:{width[name]}" for name, _, kind in extra]
     header = []
@@ -225,12 +241,34 @@ def _write_extxyz(out: AtomicFile, frame: Frame, labels: Labels | None) -> None:
         if frame.info.get(key) is not None:
             header.append(f"{key}={frame.info[key]}")
     out.write(f"{len(frame)}\n{' '.join(header)}\n".encode())
-    columns = [(frame.species, "%s")] + [(frame.positions[:, k], "%.8f") for k in range(3)]
+    columns = [(species, "%s")] + [(frame.positions[:, k], "%.8f") for k in range(3)]
     columns.append((frame.ids, "%d"))
     for name, values, kind in extra:
         fmt = "%.6g" if name.startswith("prob_") else _FORMAT[kind]
         columns += [(values, fmt)] if values.ndim == 1 else [(v, fmt) for v in values.T]
     _write_rows(out, columns)
+
+
+def _extxyz_species(frame: Frame) -> tuple[np.ndarray, list[tuple[str, np.ndarray, str]]]:
+    """The ``species`` column and the ``type`` column. Species that are not element symbols
+    (LAMMPS type numbers without ``--types``) are written as ASE's placeholder element ``X``,
+    which ASE and OVITO read, with the names in ``type`` (or ``type_name`` when the frame's own
+    ``type`` column says something else), read back by :meth:`structid.frame.Frame.from_ase`."""
+    from ase.data import atomic_numbers
+
+    columns = []
+    if "type" in frame.properties and np.asarray(frame.properties["type"]).ndim == 1:
+        values = np.asarray(frame.properties["type"])
+        columns.append(("type", values, "S" if values.dtype.kind in "USO" else "I" if values.dtype.kind in "iub" else "R"))
+    names = np.unique(frame.species)
+    if all(name in atomic_numbers and name != "X" for name in names):
+        return frame.species, columns
+    if not columns:
+        numeric = all(name.isdigit() for name in names)
+        columns.append(("type", frame.species.astype(np.int64) if numeric else frame.species, "I" if numeric else "S"))
+    elif not np.array_equal(np.asarray(columns[0][1]).astype(str), frame.species):
+        columns.append(("type_name", frame.species, "S"))
+    return np.full(len(frame), "X"), columns
 
 
 # -- LAMMPS dump --------------------------------------------------------------------------------
@@ -277,7 +315,7 @@ def _write_lammps_dump(out: AtomicFile, frame: Frame, labels: Labels | None) -> 
         lines.append(f"{xlo + min(0, xy, xz, xy + xz):.10g} {xlo + lx + max(0, xy, xz, xy + xz):.10g} {xy:.10g}\n")
         lines.append(f"{ylo + min(0, yz):.10g} {ylo + ly + max(0, yz):.10g} {xz:.10g}\n")
         lines.append(f"{zlo:.10g} {zlo + lz:.10g} {yz:.10g}\n")
-    label_cols = _label_columns(labels)
+    label_cols = _label_columns(labels, "StructureType")
     if "type" in frame.properties:
         types = np.asarray(frame.properties["type"], dtype=np.int64)
     else:
@@ -290,9 +328,9 @@ def _write_lammps_dump(out: AtomicFile, frame: Frame, labels: Labels | None) -> 
     names += ["x", "y", "z"]
     columns += [(positions[:, k], "%.8f") for k in range(3)]
     # OVITO's dump reader takes numeric columns only (besides `element`): the text label column
-    # stays out of dumps and `structure_id` (an index into VOCABULARY) carries the label.
+    # stays out of dumps and `StructureType` (OVITO's typed Structure Type) carries the label.
     label_cols = [c for c in label_cols if c[2] != "S"]
-    skip = {"id", "type", "element", "x", "y", "z", "structure"} | {name for name, _, _ in label_cols}
+    skip = {"id", "type", "element", "x", "y", "z", "structure"} | _replaced_columns(frame, labels, label_cols)
     for name, values, kind in _property_columns(frame, skip, skip_text=True) + label_cols:
         names.append(name)
         columns.append((values, "%.6g" if name.startswith("prob_") else _FORMAT[kind]))

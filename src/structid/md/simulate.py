@@ -1,5 +1,5 @@
 """Running MD recipes with LAMMPS: one run gives a compressed multi-frame LAMMPS dump (true
-labels in ``structure_id``) and a JSON file of per-frame metadata (T, P, potential energy,
+labels in ``StructureType``) and a JSON file of per-frame metadata (T, P, potential energy,
 label), both written under temporary names and renamed when the run completes, so that an
 interrupted run leaves nothing behind and a finished run is skipped next time.
 """

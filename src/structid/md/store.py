@@ -1,7 +1,7 @@
 """Where generated MD data lives and how it is laid out: the one module that knows it.
 
 ``DATA/md/<recipe>/<system>/<run>.lammpstrj.gz`` holds the snapshots (true labels in the
-``structure_id`` column), ``<run>.json`` beside it the run's metadata with one entry per frame
+``StructureType`` column; ``structure_id`` in runs cached by structid 0.1), ``<run>.json`` beside it the run's metadata with one entry per frame
 (``label``: one name, ``"per-atom"`` for the dump's column, or None). ``DATA`` is
 ``~/.cache/structid`` unless ``--data-dir`` or ``$STRUCTID_DATA`` says otherwise.
 """
@@ -19,7 +19,7 @@ import numpy as np
 from structid.errors import InputError
 from structid.frame import Frame
 from structid.io.readers import open_trajectory
-from structid.labels import VOCABULARY
+from structid.labels import LEGACY_COLUMN, STRUCTURE_TYPE_COLUMNS, names_from_column
 
 #: version of the metadata files written by :mod:`structid.md.simulate`
 FORMAT_VERSION = 1
@@ -92,6 +92,16 @@ class LabelledFrame:
         return np.full(len(self.frame), self.label) if isinstance(self.label, str) else self.label
 
 
+def _per_atom_names(frame: Frame, run) -> np.ndarray:
+    """The per-atom labels of an MD dump: ``StructureType`` (runs made since the ids follow
+    OVITO's) or ``structure_id`` (older cached runs, read in their order)."""
+    for column in (*STRUCTURE_TYPE_COLUMNS, LEGACY_COLUMN):
+        if column in frame.properties:
+            return names_from_column(column, frame.properties[column], str(run.dump))
+    raise InputError(f"{run.dump}: per-atom labels without a StructureType column; delete the run "
+                     "and make it again with `structid md run`")
+
+
 def labelled_frames(root: Path, recipe: str, systems: list[str] | None = None,
                     labels: set[str] | None = None,
                     frame_indices: tuple[int, ...] | None = None) -> Iterator[LabelledFrame]:
@@ -105,7 +115,7 @@ def labelled_frames(root: Path, recipe: str, systems: list[str] | None = None,
         for k, (frame, info) in enumerate(zip(run.frames(), meta["frames"])):
             label = info["label"]
             if label == "per-atom":
-                label = np.asarray(VOCABULARY)[frame.properties["structure_id"]]
+                label = _per_atom_names(frame, run)
             elif label is None or (labels and label not in labels):
                 continue
             if frame_indices is not None and k not in frame_indices:

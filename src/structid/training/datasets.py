@@ -10,7 +10,7 @@ from structid.descriptors.neighbors_map import NeighborsMap
 from structid.errors import InputError
 from structid.frame import Frame
 from structid.io.readers import open_trajectory
-from structid.labels import VOCABULARY, code_of
+from structid.labels import code_of, names_from_column
 from structid.lattices import gaussian_noise, remove_atoms
 from structid.neighbors import nn_distance
 
@@ -53,7 +53,7 @@ def labelled_files(specs: list[str], label_column: str | None = None,
                    types: dict[int, str] | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
     """(frame, per-atom names) of every frame of ``LABEL=FILE`` specs (every atom has LABEL), or
     of ``FILE`` specs labelled by ``label_column`` (names, or vocabulary ids such as
-    ``structure_id``)."""
+    ``StructureType``; see :func:`structid.labels.names_from_column`)."""
     for spec in specs:
         label, sep, path = spec.partition("=")
         if not sep:
@@ -68,12 +68,7 @@ def labelled_files(specs: list[str], label_column: str | None = None,
                 continue
             if label_column not in frame.properties:
                 raise InputError(f"{path}: no column {label_column!r} (columns: {', '.join(frame.properties) or 'none'})")
-            column = np.asarray(frame.properties[label_column])
-            if column.dtype.kind in "iuf" and (column.min() < 0 or column.max() >= len(VOCABULARY)):
-                raise InputError(f"{path}: column {label_column!r} holds ids outside 0..{len(VOCABULARY) - 1}")
-            names = np.asarray(VOCABULARY)[column.astype(int)] if column.dtype.kind in "iuf" else column.astype(str)
-            for name in np.unique(names):
-                code_of(str(name))
+            names = names_from_column(label_column, frame.properties[label_column], path)
             yield frame, names
 
 
