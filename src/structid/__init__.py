@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from structid.errors import InputError, StructidError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.labels import VOCABULARY, Classifier, Labels
 
 __version__ = "0.1.0"
@@ -27,7 +27,7 @@ _LAZY = {
     "register": "structid.registry",
 }
 
-__all__ = ["Classifier", "Frame", "InputError", "Labels", "StructidError", "VOCABULARY", *_LAZY]
+__all__ = ["Classifier", "Frame", "InputError", "as_frame", "Labels", "StructidError", "VOCABULARY", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from structid.errors import InputError, NotFittedError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.labels import VOCABULARY, Classifier, Labels
 from structid.neighbors import Neighbors
 
@@ -61,6 +61,7 @@ class StructureFractions:
 
     def process(self, frame: Frame) -> Labels:
         """Classify one frame, record its counts and return its labels."""
+        frame = as_frame(frame)
         labels = self.classifier.classify(frame, self.neighbors)
         self._frames.append(FrameCounts(len(self._frames), frame.info.get("timestep"), len(frame), labels.counts()))
         self._total += np.bincount(labels.codes, minlength=len(VOCABULARY))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from structid.errors import InputError
-from structid.frame import Frame, completed_cell
+from structid.frame import Frame, as_frame, completed_cell
 from structid.labels import CODE, Labels
 from structid.neighbors import Neighbors, nearest_neighbors, resolve
 
@@ -78,6 +78,7 @@ class AdaptiveCNA:
         """Label every atom of ``frame`` with adaptive CNA."""
         from ovito.modifiers import CommonNeighborAnalysisModifier as CNA
 
+        frame = as_frame(frame)
         _check_frame(frame, self.name)
         data = to_ovito(frame)
         data.apply(CNA(mode=CNA.Mode.AdaptiveCutoff))
@@ -110,6 +111,7 @@ class PTM:
         """Label every atom of ``frame`` with PTM; ``extra["rmsd"]`` holds each fit's RMSD."""
         from ovito.modifiers import PolyhedralTemplateMatchingModifier as PTMModifier
 
+        frame = as_frame(frame)
         _check_frame(frame, self.name)
         data = to_ovito(frame)
         modifier = PTMModifier(rmsd_cutoff=self.rmsd_cutoff, output_rmsd=True)
@@ -157,6 +159,7 @@ class IdentifyDiamond:
         """Label every atom of ``frame`` as cd, hd or other."""
         from ovito.modifiers import IdentifyDiamondModifier
 
+        frame = as_frame(frame)
         _check_frame(frame, self.name)
         data = to_ovito(frame)
         data.apply(IdentifyDiamondModifier())

@@ -237,3 +237,62 @@ def _check_cell(cell: np.ndarray, pbc: np.ndarray, where: str) -> None:
             f"{where}: the cell is singular (volume {volume:.3g} Å^3, cell vectors are "
             "linearly dependent); check the box bounds and tilt factors"
         )
+
+
+#: what :func:`as_frame` accepts, for error messages
+SYSTEM_KINDS = "a structid Frame, an ase.Atoms, an OVITO DataCollection or a (cell, positions[, species]) tuple"
+
+
+def _class_paths(obj: Any) -> set[str]:
+    """``module.Class`` of the object's class and of its bases, so that a system is recognised
+    without importing the library it comes from."""
+    return {f"{c.__module__}.{c.__qualname__}" for c in type(obj).__mro__}
+
+
+def as_frame(system: Any) -> Frame:
+    """The :class:`Frame` of any supported system: a ``Frame`` (returned as it is), an
+    ``ase.Atoms``, an OVITO ``DataCollection`` (particles, cell and types), or a tuple
+    ``(cell, positions)`` / ``(cell, positions, species)`` with a (3, 3) cell in Å (rows are the
+    cell vectors, periodic in every direction; an all-zero cell means a non-periodic cluster).
+    Raises :class:`InputError` for anything else."""
+    if isinstance(system, Frame):
+        return system
+    paths = _class_paths(system)
+    if "ase.atoms.Atoms" in paths:
+        return Frame.from_ase(system)
+    if any(p.startswith("ovito.") and p.endswith(".DataCollection") for p in paths):
+        return _from_ovito(system)
+    if isinstance(system, tuple) and len(system) in (2, 3):
+        cell = np.asarray(system[0], dtype=np.float64)
+        positions = np.asarray(system[1], dtype=np.float64)
+        if cell.shape != (3, 3):
+            raise InputError(f"`cell` of a (cell, positions) system must be a (3, 3) array, got shape {cell.shape}")
+        if positions.ndim != 2 or positions.shape[1] != 3:
+            raise InputError(f"`positions` of a (cell, positions) system must be an (n, 3) array, got shape {positions.shape}")
+        species = system[2] if len(system) == 3 else "X"
+        return Frame(positions=positions, cell=cell, pbc=bool(np.any(cell)), species=species)
+    raise InputError(f"cannot use a {type(system).__module__}.{type(system).__qualname__} as a system; give {SYSTEM_KINDS}")
+
+
+def _from_ovito(data: Any) -> Frame:
+    """A frame from an OVITO DataCollection: positions, the simulation cell (its fourth column is
+    the origin), pbc, particle types by name (by id when unnamed) and identifiers."""
+    particles = data.particles
+    if particles is None:
+        raise InputError("the OVITO DataCollection holds no particles")
+    positions = np.asarray(particles.positions[...], dtype=np.float64)
+    n = len(positions)
+    if data.cell is not None:
+        matrix = np.asarray(data.cell[...], dtype=np.float64)
+        cell, origin, pbc = matrix[:, :3].T, matrix[:, 3], np.asarray(data.cell.pbc, dtype=bool)
+    else:
+        cell, origin, pbc = np.zeros((3, 3)), np.zeros(3), np.zeros(3, dtype=bool)
+    species: Any = "X"
+    if "Particle Type" in particles:
+        types = particles["Particle Type"]
+        ids = np.asarray(types[...])
+        names = {t.id: (t.name or str(t.id)) for t in types.types}
+        species = np.array([names.get(int(i), str(int(i))) for i in np.unique(ids)])[np.unique(ids, return_inverse=True)[1]] if n else []
+    atom_ids = np.asarray(particles["Particle Identifier"][...]) if "Particle Identifier" in particles else None
+    return Frame(positions=positions, cell=cell, pbc=pbc, species=species, ids=atom_ids, origin=origin,
+                 info={"source": "OVITO DataCollection"})

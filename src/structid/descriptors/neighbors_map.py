@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from structid.errors import InputError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.neighbors import NeighborList, Neighbors, grow_until, median_of_means, nn_distance, resolve
 
 #: r_cut rule: this multiple of the 95th percentile, over atoms, of the distance to the N-th
@@ -160,6 +160,7 @@ class NeighborsMap:
         enough for the ball, else searched again. Memory: 4 C N^2 bytes per atom; use
         :meth:`iter_chunks` for big frames.
         """
+        frame = as_frame(frame)
         parts = [maps for _, maps in self.iter_chunks(frame, atoms=atoms, chunk=1 << 62, neighbors=neighbors)]
         if not parts:
             return np.zeros((0, self.channels, self.size, self.size), dtype=np.float32)

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from structid.errors import InputError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.neighbors import Neighbors, nearest_neighbors, resolve
 
 DEFAULT_L = (3, 4, 6, 8, 10, 12)
@@ -74,6 +74,7 @@ class Steinhardt:
 
         ``neighbors``: a list or query (:mod:`structid.neighbors`), used where it reaches far
         enough for the adaptive cutoffs."""
+        frame = as_frame(frame)
         if len(frame) == 0:
             return np.zeros((0, self.n_features))
         given = resolve(frame, neighbors)

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from structid.errors import InputError, NotFittedError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.io.writers import AtomicFile
 from structid.labels import Labels
 from structid.neighbors import NeighborList, Neighbors
@@ -159,6 +159,7 @@ class ProbabilisticClassifier(Estimator):
         """Label every atom of ``frame``: the most likely class, ``unknown`` below
         ``min_confidence``, with the probabilities."""
         self.check_fitted()
+        frame = as_frame(frame)
         return Labels.from_probabilities(self.predict_proba(frame, neighbors), self.classes_,
                                          self.min_confidence, method=self.name)
 

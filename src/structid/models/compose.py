@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from structid.errors import InputError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.labels import Classifier, Labels
 from structid.models.denoiser import Denoiser
 from structid.neighbors import Neighbors, nearest_neighbors, resolve
@@ -31,6 +31,7 @@ class Denoised:
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` from its denoised position."""
+        frame = as_frame(frame)
         denoised = self.denoiser.denoise(frame, self.iterations, neighbors=neighbors).frame
         return replace(self.classifier.classify(denoised), method=self.name)
 
@@ -66,6 +67,7 @@ class NeighborAveraged:
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` from its own and its neighbours' probabilities."""
+        frame = as_frame(frame)
         shared = resolve(frame, neighbors)
         find = getattr(self.classifier, "find_neighbors", None)
         if shared is None and find is not None and len(frame):

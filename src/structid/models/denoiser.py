@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from structid.errors import InputError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.io.writers import AtomicFile
 from structid.lattices import LATTICES, lattice
 from structid.models.base import Estimator
@@ -105,6 +105,7 @@ class Denoiser(Estimator):
     def displacements(self, frame: Frame, scale: float | None = None) -> np.ndarray:
         """(n, 3) Δθ(r) in Å (one network evaluation)."""
         self.check_fitted()
+        frame = as_frame(frame)
         d = scale or nn_distance(frame, SHELL)
         return _Graph(frame).step(self, frame.positions, d) * d
 
@@ -123,6 +124,7 @@ class Denoiser(Estimator):
         ``neighbors``: a list of ``frame`` (or a query) that the first iteration uses when it
         reaches far enough."""
         self.check_fitted()
+        frame = as_frame(frame)
         if iterations < 0:
             raise InputError(f"iterations must be >= 0, got {iterations}")
         if scale is not None and not scale > 0:

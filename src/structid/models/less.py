@@ -23,7 +23,7 @@ import numpy as np
 
 from structid.descriptors.steinhardt import Steinhardt
 from structid.errors import InputError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.labels import code_of
 from structid.models.base import ProbabilisticClassifier, labels_per_atom
 from structid.neighbors import Neighbors
@@ -220,6 +220,7 @@ class LESS(ProbabilisticClassifier):
     def predict_proba(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_classes) float32 probabilities of every atom of ``frame``."""
         self.check_fitted()
+        frame = as_frame(frame)
         return self.predict_proba_descriptors(self.descriptor.compute(frame, neighbors)).astype(np.float32)
 
     # -- files (pickle: load only files you trust) ---------------------------------------

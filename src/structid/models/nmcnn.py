@@ -17,7 +17,7 @@ import numpy as np
 
 from structid.descriptors.neighbors_map import NeighborsMap
 from structid.errors import InputError
-from structid.frame import Frame
+from structid.frame import Frame, as_frame
 from structid.labels import code_of
 from structid.models.base import ProbabilisticClassifier, labels_per_atom
 from structid.neighbors import NeighborList, Neighbors
@@ -226,6 +226,7 @@ class NMCNN(ProbabilisticClassifier):
         """(n, n_classes) probabilities of every atom; maps are made and classified
         :data:`CHUNK` atoms at a time."""
         self.check_fitted()
+        frame = as_frame(frame)
         probabilities = np.zeros((len(frame), len(self.classes_)), dtype=np.float32)
         if len(frame) == 0:
             return probabilities
