@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from structid.cli.common import DataDirOpt, err, floats, names, out
-from structid.md.engine import LammpsRunError
+from structid.md.engine import LammpsRunError, require_md
 from structid.md.melting import melting_point
 from structid.md.recipes import RECIPES, Run, initial_frame, plan
 from structid.md.simulate import execute_isolated
@@ -47,6 +47,7 @@ def md_run(
     threads: Annotated[Optional[int], typer.Option(help="OpenMP threads per run (default: all cores)")] = None,
 ) -> None:
     """Run a recipe; finished runs are skipped, so an interrupted command resumes."""
+    require_md()
     chosen = names(systems)
     th = floats(temps, "--temps")
     runs = plan(recipe, chosen, th, size, quick, seed)
@@ -82,6 +83,7 @@ def md_melting(
     threads: Annotated[Optional[int], typer.Option(help="OpenMP threads")] = None,
 ) -> None:
     """Measure the melting point of a system's potential by solid-liquid coexistence."""
+    require_md()
     target = get_system(system)
     start = guess if guess is not None else target.tm
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),

