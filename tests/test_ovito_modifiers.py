@@ -48,6 +48,8 @@ def test_nmcnn_outputs_typed_structures_probabilities_counts_and_a_table(hcp_fil
     assert names[CODE["hcp"]] == "HCP" and names[CODE["liquid"]] == "Liquid" and names[0] == "Other"
     hcp = next(t for t in structure.types if t.id == CODE["hcp"])
     assert np.allclose(hcp.color, (1.0, 0.4, 0.4))  # OVITO's own hcp colour
+    is_hcp = np.asarray(structure[...]) == CODE["hcp"]
+    assert np.allclose(data.particles["Color"][...][is_hcp], (1.0, 0.4, 0.4))
     counts = _counts(data)
     assert counts["HCP"] / data.particles.count > 0.95 and sum(counts.values()) == data.particles.count
     p = np.column_stack([data.particles[f"prob_{c}"][...] for c in ("bcc", "cd", "fcc", "hcp", "liquid")])

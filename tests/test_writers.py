@@ -158,3 +158,15 @@ def test_labelling_again_replaces_the_label_columns(tmp_path):
     again = read_frame(write_frames(tmp_path / "b.lammpstrj", first, relabelled))
     assert [k for k in again.properties if "tructure" in k] == ["StructureType"]
     assert np.all(again.properties["StructureType"] == CODE["fcc"])
+
+
+def test_ase_reads_the_labelled_dump(tmp_path):
+    import ase.io
+
+    frame = lattice("hcp", 2.5, 3)
+    labels = PTM().classify(frame)
+    atoms = ase.io.read(write_frames(tmp_path / "out.lammpstrj", frame, labels), format="lammps-dump-text")
+    # ASE's dump reader keeps only the columns it knows (the labels are for OVITO and structid)
+    assert len(atoms) == len(frame)
+    assert np.allclose(atoms.get_positions(), frame.positions, atol=1e-6)
+    assert set(labels.codes) == {CODE["hcp"]} == {2}

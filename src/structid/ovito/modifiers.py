@@ -64,7 +64,8 @@ class StructureIdentification(ModifierInterface):
     a neighbour average.
 
     Outputs ``Structure Type`` (typed, OVITO's ids 0-8 and colours, then structid's other
-    labels), ``prob_<class>`` for methods with probabilities, PTM's ``RMSD``, the global
+    labels), ``Color`` by type (as OVITO's own modifiers; ``color_by_type``), ``prob_<class>`` for
+    methods with probabilities, PTM's ``RMSD``, the global
     attributes ``StructureIdentification.counts.<TYPE>`` and a bar chart table of the counts.
     Particles left out by ``only_selected`` are ``Other``.
     """
@@ -78,6 +79,7 @@ class StructureIdentification(ModifierInterface):
     scale = Float(0.0, label="First-shell distance in Å for denoising (0: estimated)")
     rmsd_cutoff = Float(0.1, label="PTM RMSD cutoff (0: none)")
     only_selected = Bool(False, label="Use only selected particles")
+    color_by_type = Bool(True, label="Color particles by type")
 
     def classifier(self):
         """The structid classifier these settings describe (loaded once, then cached)."""
@@ -116,6 +118,10 @@ class StructureIdentification(ModifierInterface):
         codes[slice(None) if selected is None else selected] = labels.codes
         shown = [n for n in VOCABULARY if n in labels.classes or n == "other" or np.any(codes == VOCABULARY.index(n))]
         _structure_property(data, codes, shown)
+        if self.color_by_type:
+            # as OVITO's own structure identification modifiers do
+            palette = np.array([DISPLAY[name][1] for name in VOCABULARY], dtype=np.float32)
+            data.particles_.create_property("Color", data=palette[codes])
         self._probabilities(data, labels, selected)
         counts = np.bincount(codes, minlength=len(VOCABULARY))
         for name in shown:
