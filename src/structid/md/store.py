@@ -1,7 +1,8 @@
 """Where generated MD data lives and how it is laid out: the one module that knows it.
 
 ``DATA/md/<recipe>/<system>/<run>.lammpstrj.gz`` holds the snapshots (true labels in the
-``StructureType`` column; ``structure_id`` in runs cached by structid 0.1), ``<run>.json`` beside it the run's metadata with one entry per frame
+``StructureType`` column; ``structure_id`` in runs cached by structid 0.1), ``<run>.json``
+beside it the run's metadata with one entry per frame
 (``label``: one name, ``"per-atom"`` for the dump's column, or None). ``DATA`` is
 ``~/.cache/structid`` unless ``--data-dir`` or ``$STRUCTID_DATA`` says otherwise.
 """
@@ -107,7 +108,7 @@ def labelled_frames(root: Path, recipe: str, systems: list[str] | None = None,
                     frame_indices: tuple[int, ...] | None = None) -> Iterator[LabelledFrame]:
     """Labelled frames of finished runs; ``frame_indices`` picks frames of each run (e.g. the
     training split, or the held-out one). Runs labelled per atom (interfaces) give the names of
-    the dump's ``structure_id`` column; ``labels`` filters whole frames by their one label and
+    the dump's ``StructureType`` column; ``labels`` filters whole frames by their one label and
     leaves per-atom frames whole."""
     found = False
     for run in finished_runs(root, recipe, systems):
