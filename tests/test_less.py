@@ -43,16 +43,20 @@ def test_settings_survive_save_and_load(tmp_path):
     assert np.array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
 
 
-def test_reads_the_version_2_file_layout(model, tmp_path):
+def test_pickled_files_are_refused_and_convert_pickled_upgrades_them(model, tmp_path):
     import lzma
     import pickle
+
+    from structid.models.less import convert_pickled
 
     old = tmp_path / "v2.pkl"
     old.write_bytes(lzma.compress(pickle.dumps({
         "format": "structid-less", "version": 2, "features": model.descriptor.params(),
         "classes": list(model.classes_), "level0": model.level0_, "meta": model.meta_, "stats": model.stats_,
         "history": {**model.history_, "card": {"name": "old"}}})))
-    loaded = LESS.load(old)
+    with pytest.raises(InputError, match="pickled model .* can run code .* convert_pickled"):
+        LESS.load(old)
+    loaded = LESS.load(convert_pickled(old, tmp_path / "v2.pt"))
     frame = gaussian_noise(lattice("hcp", 2.5, 3), 0.08, 3)
     assert loaded.metadata_ == {"name": "old"} and "card" not in loaded.history_
     assert np.array_equal(loaded.predict_proba(frame), model.predict_proba(frame))

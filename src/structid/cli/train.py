@@ -78,7 +78,7 @@ def train_nmcnn(
 @app.command("less")
 def train_less(
     files: Annotated[list[str], typer.Argument(help="LABEL=FILE or FILE with --label-column; with --extend: frames of the new class")],
-    output: Annotated[str, typer.Option("--output", "-o", help="model file to write")] = "less.pkl",
+    output: Annotated[str, typer.Option("--output", "-o", help="model file to write")] = "less.pt",
     label_column: LabelColumnOpt = None,
     extend: Annotated[Optional[str], typer.Option("--extend", help="trained LESS model to extend with a new class (see --add)")] = None,
     add: Annotated[Optional[str], typer.Option("--add", help="with --extend: name of the new class, e.g. graphite")] = None,

@@ -7,16 +7,21 @@ returns the constructor arguments, which :meth:`Estimator.save` writes so that
 :meth:`Estimator.load` restores every setting.
 
 A model file is one envelope: ``{"format": "structid-model", "kind": ..., "version": ...,
-"params": ..., "state": ..., "history": ..., "metadata": ...}``, serialised by the model's
-codec (torch tensors for the networks, compressed pickle for the scikit-learn ensembles).
+"params": ..., "state": ..., "history": ..., "metadata": ..., "digest": ...}``, written with
+``torch.save`` and read with ``torch.load(weights_only=True)``: plain data and tensors only, so a
+model file cannot run code when it is loaded (the scikit-learn ensembles travel inside it as a
+skops blob, LightGBM as its text model; see :mod:`structid.models.less`). ``digest`` is the
+SHA-256 of the rest of the content, checked at load, so a damaged file is refused instead of
+giving wrong labels.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import io
-import lzma
-import pickle
+import struct
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -97,9 +102,6 @@ class Estimator:
 
     # -- files ---------------------------------------------------------------------------
 
-    #: how the envelope becomes bytes: "torch" (weights-only loadable) or "pickle"
-    codec: ClassVar[str] = "torch"
-
     def save(self, path: str | Path, metadata: dict | None = None) -> Path:
         """Write the fitted model (parameters, learned state, training record, ``metadata``;
         by default the metadata it was loaded with) to one file, atomically."""
@@ -109,17 +111,24 @@ class Estimator:
         payload = {"format": FILE_FORMAT, "kind": self.kind, "version": self.version,
                    "params": self._encode_params(), "state": self._get_state(),
                    "history": jsonable(getattr(self, "history_", {})), "metadata": jsonable(metadata)}
-        return _write(path, _encode(payload, self.codec))
+        payload["digest"] = content_digest(payload)
+        return _write(path, _encode(payload))
 
     @classmethod
     def load(cls, path: str | Path, **overrides: Any):
         """Read a model written by :meth:`save`; ``overrides`` change constructor arguments
         (e.g. ``min_confidence``). Every problem with the file is one :class:`InputError`."""
         path = Path(path)
-        payload = cls._upgrade(_read(path, cls.codec))
+        payload = cls._upgrade(_read(path))
         kind = f"{cls.kind} model"
         if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT or payload.get("kind") != cls.kind:
             raise InputError(f"{path}: not a structid {kind} file")
+        if "digest" in payload and payload["digest"] != content_digest(payload):
+            raise InputError(f"{path}: the {kind} file is damaged (its content does not match its SHA-256 "
+                             "digest); reinstall structid for a shipped model, or retrain")
+        missing = [key for key in ("params", "state") if not isinstance(payload.get(key), dict)]
+        if missing:
+            raise InputError(f"{path}: damaged {kind} file: no {' or '.join(missing)} in it")
         if payload.get("version") != cls.version:
             raise InputError(f"{path}: {kind} file version {payload.get('version')}, this structid reads "
                              f"version {cls.version}; retrain the model")
@@ -128,7 +137,14 @@ class Estimator:
         if unknown:
             raise InputError(f"{path}: unknown parameter(s) {', '.join(unknown)} in the {kind} file")
         model = cls(**params)
-        model._set_state(payload["state"])
+        try:
+            model._set_state(payload["state"])
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            # a state whose keys or tensor shapes do not fit the model (edited or foreign file)
+            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise InputError(f"{path}: damaged {kind} file: {type(exc).__name__}: {detail}") from None
         model.history_ = payload.get("history") or {}
         model.metadata_ = payload.get("metadata") or {}
         return model
@@ -190,29 +206,100 @@ def _same(a: Any, b: Any) -> bool:
         return a is b
 
 
-def _encode(payload: dict, codec: str) -> bytes:
-    if codec == "torch":
-        import torch
-
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        return buffer.getvalue()
-    # lzma: tree ensembles compress well
-    return lzma.compress(pickle.dumps(payload, protocol=5), preset=6)
+def content_digest(payload: dict) -> str:
+    """SHA-256 (hex) of an envelope's content, every key but ``digest``: dicts in key order,
+    tensors and arrays by dtype, shape and bytes, everything else by type and value."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in payload.items() if k != "digest"})
+    return h.hexdigest()
 
 
-def _read(path: Path, codec: str) -> Any:
+def _feed(h, value: Any) -> None:
+    if isinstance(value, dict):
+        h.update(b"d%d" % len(value))
+        for key in sorted(value, key=str):
+            _feed(h, str(key))
+            _feed(h, value[key])
+    elif isinstance(value, (list, tuple)):
+        h.update(b"l%d" % len(value))
+        for item in value:
+            _feed(h, item)
+    elif isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        h.update(b"s%d:" % len(data) + data)
+    elif isinstance(value, (bytes, bytearray)):
+        h.update(b"b%d:" % len(value) + bytes(value))
+    elif isinstance(value, bool) or value is None:
+        h.update(repr(value).encode())
+    elif isinstance(value, int):
+        h.update(b"i" + str(value).encode() + b";")
+    elif isinstance(value, float):
+        h.update(b"f" + struct.pack("<d", value))
+    elif isinstance(value, np.ndarray):
+        array = np.ascontiguousarray(value)
+        h.update(f"a{array.dtype.str}{array.shape}".encode() + array.tobytes())
+    elif type(value).__module__.startswith("torch"):
+        array = value.detach().cpu().contiguous()
+        h.update(f"t{array.dtype}{tuple(array.shape)}".encode())
+        h.update(array.view(-1).view(dtype=_byte_dtype()).numpy().tobytes() if array.numel() else b"")
+    else:
+        h.update(f"o{type(value).__name__}:{value!r}".encode())
+
+
+def bytes_tensor(data: bytes):
+    """``data`` as a uint8 tensor: how a model file stores a blob (torch's pickle would store
+    ``bytes`` as latin-1 text, 1.5x larger)."""
+    import torch
+
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.zeros(0, dtype=torch.uint8)
+
+
+def tensor_bytes(tensor) -> bytes:
+    """The blob stored by :func:`bytes_tensor`."""
+    import torch
+
+    if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.uint8 or tensor.dim() != 1:
+        raise ValueError("expected a 1-d uint8 tensor holding a blob")
+    return tensor.numpy().tobytes()
+
+
+def _byte_dtype():
+    import torch
+
+    return torch.uint8
+
+
+def _encode(payload: dict) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+#: how a model file written by structid 0.1 with pickle starts (an lzma stream)
+_LZMA_MAGIC = b"\xfd7zXZ\x00"
+
+
+def _read(path: Path) -> Any:
+    import torch
+
     if not path.is_file():
         raise InputError(f"{path}: no such model file")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head == _LZMA_MAGIC:
+        raise InputError(f"{path}: a pickled model (structid 0.1 LESS format), which can run code when it "
+                         "is loaded, so structid no longer reads it; retrain it, or convert a file you "
+                         "made yourself with structid.models.less.convert_pickled(OLD, NEW)")
     try:
-        if codec == "torch":
-            import torch
-
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about foreign pickle protocols
             return torch.load(path, map_location="cpu", weights_only=True)
-        return pickle.loads(lzma.decompress(path.read_bytes()))
-    except Exception as exc:  # deserialisers raise many kinds on damaged or foreign files
-        raise InputError(f"{path}: not a readable structid model ({type(exc).__name__}); "
-                         "retrain it or reinstall structid") from None
+    except Exception as exc:  # damaged or foreign files raise many kinds; pickles with code are refused here
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise InputError(f"{path}: not a readable structid model ({type(exc).__name__}"
+                         f"{': ' + detail if detail else ''}); retrain it or reinstall structid") from None
 
 
 def _write(path: str | Path, data: bytes) -> Path:

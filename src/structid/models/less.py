@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +27,7 @@ from structid.descriptors.steinhardt import Steinhardt
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import code_of
-from structid.models.base import ProbabilisticClassifier, labels_per_atom
+from structid.models.base import ProbabilisticClassifier, bytes_tensor, labels_per_atom, tensor_bytes
 from structid.neighbors import Neighbors
 
 #: vectors sampled per old class (and new atoms used) when adding a class
@@ -85,9 +87,8 @@ class LESS(ProbabilisticClassifier):
 
     name = "less"
     kind = "less"
-    version = 3
     learned = "meta_"
-    codec = "pickle"
+    version = 4
 
     def __init__(self, descriptor: Steinhardt | None = None, base_models: Sequence[BaseModel] | None = None,
                  n_folds: int = 5, min_confidence: float = 0.0, seed: int = 0) -> None:
@@ -223,7 +224,7 @@ class LESS(ProbabilisticClassifier):
         frame = as_frame(frame)
         return self.predict_proba_descriptors(self.descriptor.compute(frame, neighbors)).astype(np.float32)
 
-    # -- files (pickle: load only files you trust) ---------------------------------------
+    # -- files: scikit-learn models as a skops blob, LightGBM as its text model -------------
 
     def _encode_params(self) -> dict:
         return {**self.get_params(), "descriptor": self.descriptor.params(), "base_models": None}
@@ -233,26 +234,75 @@ class LESS(ProbabilisticClassifier):
         return {**params, "descriptor": Steinhardt(**params["descriptor"])}
 
     def _get_state(self) -> dict:
-        return {"classes": list(self.classes_), "level0": self.level0_, "meta": self.meta_,
-                "stats": self.stats_}
+        import zipfile
+
+        import skops.io
+
+        ensemble = skops.io.dumps({"level0": self.level0_, "stats": self.stats_},
+                                  compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        # LightGBM's text model compresses 3x
+        meta = zlib.compress(_meta_text(self.meta_).encode(), 9)
+        return {"classes": list(self.classes_), "ensemble": bytes_tensor(ensemble), "meta": bytes_tensor(meta)}
 
     def _set_state(self, state: dict) -> None:
+        import skops.io
+
         for name in state["classes"]:
             code_of(name)
+        blob = tensor_bytes(state["ensemble"])
+        untrusted = skops.io.get_untrusted_types(data=blob)
+        refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+        if refused:
+            raise InputError(f"the LESS file holds types structid does not load: {', '.join(refused)}")
+        ensemble = skops.io.loads(blob, trusted=untrusted)
         self.classes_ = tuple(state["classes"])
-        self.level0_, self.meta_, self.stats_ = state["level0"], state["meta"], state["stats"]
+        self.level0_, self.stats_ = ensemble["level0"], ensemble["stats"]
+        self.meta_ = _MetaModel(zlib.decompress(tensor_bytes(state["meta"])).decode())
 
-    @classmethod
-    def _upgrade(cls, payload: Any) -> Any:
-        # version 2 files (format "structid-less") kept the feature settings beside the models
-        if isinstance(payload, dict) and payload.get("format") == "structid-less" and payload.get("version") == 2:
-            history = dict(payload.get("history", {}))
-            return {"format": "structid-model", "kind": cls.kind, "version": cls.version,
-                    "params": {"descriptor": payload["features"]},
-                    "state": {"classes": payload["classes"], "level0": payload["level0"],
-                              "meta": payload["meta"], "stats": payload["stats"]},
-                    "history": history, "metadata": history.pop("card", {})}
-        return payload
+
+#: types outside skops' own trusted list that a LESS file may hold: scikit-learn's decision-tree
+#: structure and the neighbour vote's search trees and metric (arrays and numbers, no code)
+TRUSTED_TYPES = ("sklearn.tree._tree.Tree", "sklearn.neighbors._kd_tree.KDTree",
+                 "sklearn.neighbors._ball_tree.BallTree", "sklearn.metrics._dist_metrics.EuclideanDistance64")
+
+
+class _MetaModel:
+    """The level-1 LightGBM model read back from its text form (prediction only)."""
+
+    def __init__(self, text: str) -> None:
+        import lightgbm
+
+        self.text = text
+        self.booster = lightgbm.Booster(model_str=text)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        p = np.asarray(self.booster.predict(x))
+        return np.column_stack([1.0 - p, p]) if p.ndim == 1 else p
+
+
+def _meta_text(meta) -> str:
+    return meta.text if isinstance(meta, _MetaModel) else meta.booster_.model_to_string()
+
+
+def convert_pickled(source: str | Path, target: str | Path) -> Path:
+    """Rewrite a LESS model saved by structid 0.1 (lzma-compressed pickle, file versions 2 and 3)
+    in today's format. Unpickling runs whatever code the file holds: use this only on a file
+    you made yourself."""
+    import lzma
+    import pickle
+
+    payload = pickle.loads(lzma.decompress(Path(source).read_bytes()))  # noqa: S301 (trusted by the caller)
+    if payload.get("format") == "structid-less":  # version 2: feature settings beside the models
+        history = dict(payload.get("history", {}))
+        payload = {"params": {"descriptor": payload["features"]}, "history": history,
+                   "state": {k: payload[k] for k in ("classes", "level0", "meta", "stats")},
+                   "metadata": history.pop("card", {})}
+    model = LESS(**LESS._decode_params(dict(payload["params"])))
+    state = payload["state"]
+    model.classes_ = tuple(state["classes"])
+    model.level0_, model.meta_, model.stats_ = state["level0"], state["meta"], state["stats"]
+    model.history_ = payload.get("history") or {}
+    return model.save(target, metadata=payload.get("metadata") or {})
 
 
 def _level0(x: np.ndarray, y: np.ndarray, n_classes: int, bases: Sequence[BaseModel]) -> list:

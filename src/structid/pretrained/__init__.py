@@ -11,8 +11,8 @@ from pathlib import Path
 from structid.errors import InputError
 
 FOLDER = Path(__file__).parent
-#: model files: torch state (NM-CNN, denoiser) and compressed pickled ensembles (LESS)
-MODEL_SUFFIXES = (".pt", ".pkl")
+#: model files: one envelope read with torch's weights-only loader (structid.models.base)
+MODEL_SUFFIXES = (".pt",)
 
 
 def shipped() -> list[str]:
@@ -29,12 +29,12 @@ def path(name: str) -> Path:
 
 
 def resolve(model: str | Path | None, default: str) -> Path:
-    """A model file: ``model`` as given, or the shipped model of that name when no such file
-    exists (``denoiser-dc3``), or the shipped ``default`` when ``model`` is None."""
+    """A model file: the shipped ``default`` when ``model`` is None; the shipped model when
+    ``model`` is a shipped name (``denoiser-dc3``), always from inside the package, never a
+    same-named file of the current directory; otherwise the file ``model`` (write
+    ``./denoiser-dc3`` for a local file of that name)."""
     if model is None:
         return path(default)
-    given = Path(model)
-    if not given.exists() and given.suffix not in MODEL_SUFFIXES and given.name == str(model):
-        if str(model) in shipped():
-            return path(str(model))
-    return given
+    if isinstance(model, str) and model in shipped():
+        return path(model)
+    return Path(model)

@@ -135,7 +135,7 @@ def graphite_extension(model, x_val: np.ndarray, y_val: np.ndarray, x_train: np.
 
 
 def build(root: Path, seed: int = 0, compare_paper_features: bool = True) -> Path:
-    """Train less-8, write ``less-8.pkl`` and its card beside this module; returns the path."""
+    """Train less-8, write ``less-8.pt`` and its card beside this module; returns the path."""
     import platform
 
     from sklearn.metrics import confusion_matrix
@@ -158,7 +158,7 @@ def build(root: Path, seed: int = 0, compare_paper_features: bool = True) -> Pat
         plain = FEATURES.n_features - len(FEATURES.ls)  # q_l and unlike q_l columns come first
         paper = LESS(Steinhardt(), seed=seed).fit_descriptors(x[:, :plain], y)
         meta["val_accuracy_paper_features"] = float(np.mean(predict(paper, x_val[:, :plain]) == y_val))
-    out = model.save(FOLDER / "less-8.pkl", metadata=meta)
+    out = model.save(FOLDER / "less-8.pt", metadata=meta)
     write_card(meta, FOLDER / "less-8.md")
     return out
 
