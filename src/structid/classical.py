@@ -102,8 +102,8 @@ class PTM:
     classes = ("other", "fcc", "hcp", "bcc", "ico", "sc", "cd", "hd", "graphite", "rocksalt", "cscl")
 
     def __init__(self, rmsd_cutoff: float = 0.1, orderings: bool = True) -> None:
-        if rmsd_cutoff < 0:
-            raise InputError(f"`rmsd_cutoff` must be >= 0, got {rmsd_cutoff}")
+        if not (np.isfinite(rmsd_cutoff) and rmsd_cutoff >= 0):
+            raise InputError(f"`rmsd_cutoff` must be a number >= 0, got {rmsd_cutoff}")
         self.rmsd_cutoff = float(rmsd_cutoff)
         self.orderings = orderings
 

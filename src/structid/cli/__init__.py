@@ -8,7 +8,11 @@ is written atomically, and an input file is never overwritten.
 
 from __future__ import annotations
 
+import lzma
+import signal
 import sys
+import warnings
+import zlib
 
 import typer
 
@@ -33,13 +37,43 @@ app.add_typer(train.app, name="train")
 app.add_typer(bench.app, name="bench")
 
 
+class Stopped(BaseException):
+    """Raised in the main thread when the process gets SIGINT, SIGTERM or SIGHUP, so that every
+    open output is aborted (its temporary file removed) on the way out."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame) -> None:
+    raise Stopped(signum)
+
+
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+    """Entry point: user errors become one line on stderr and exit code 2; a signal stops the
+    run cleanly (exit 128 + signal number)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+    # numerical warnings (empty means, divisions) would break the one-line promise on stderr
+    warnings.simplefilter("ignore")
     try:
         app()
     except StructidError as exc:
         err.print(f"structid: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    except Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        err.print(f"structid: stopped by {name}; unfinished outputs removed", markup=False, highlight=False)
+        sys.exit(128 + stop.signum)
     except KeyboardInterrupt:
-        err.print("structid: interrupted", markup=False)
+        err.print("structid: interrupted; unfinished outputs removed", markup=False)
         sys.exit(130)
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error, lzma.LZMAError) as exc:
+        # reading or writing failed below the checks (disk full, permissions, damaged streams)
+        where = getattr(exc, "filename", None)
+        text = str(exc).strip()
+        detail = getattr(exc, "strerror", None) or (text.splitlines()[0] if text else type(exc).__name__)
+        err.print(f"structid: error: {f'{where}: ' if where else ''}{detail}", markup=False, highlight=False,
+                  soft_wrap=True)
+        sys.exit(2)

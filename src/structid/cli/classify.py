@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from structid.analysis import StructureFractions
-from structid.cli.common import FormatOpt, TypesOpt, default_output, out, progress, types_option
+from structid.cli.common import FormatOpt, TypesOpt, check_paths, default_output, out, progress, types_option
 from structid.errors import InputError
 from structid.io.readers import open_trajectory
 from structid.io.writers import AtomicFile, TrajectoryWriter
@@ -61,6 +61,8 @@ def classify(
         classifier = Denoised(get_denoiser(denoiser), classifier, denoise)
     traj = open_trajectory(file, format=format, types=types_option(types))
     target = Path(output) if output else default_output(traj.path, traj.format)
+    check_paths([traj.path], {"--output": str(target), "--summary-json": summary_json,
+                              "--fractions-csv": fractions_csv, "--plot": plot})
     # every output is opened before the (possibly long) run so that a bad path fails at once
     extras = {p: AtomicFile(p, force=force, protect=(traj.path,)) for p in (summary_json, fractions_csv, plot) if p}
     analysis = StructureFractions(classifier).prepare()
@@ -131,6 +133,7 @@ def denoise(
         raise InputError(f"--scale must be a positive distance in Å, got {scale}")
     net = get_denoiser(model)
     traj = open_trajectory(file, format=format, types=types_option(types))
+    check_paths([traj.path, model], {"--output": output})
     start = time.perf_counter()
     n = 0
     with TrajectoryWriter(output, force=force, protect=(traj.path,)) as writer, progress() as bar:

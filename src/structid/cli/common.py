@@ -72,6 +72,31 @@ def channel_weights(text: str | None) -> list[dict[str, float]]:
     return channels
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def check_paths(inputs: list, outputs: dict[str, str | None]) -> None:
+    """Every output path must differ from every input and from every other output
+    (``outputs``: option name -> path, None when not given); otherwise one :class:`InputError`
+    names the two options."""
+    given = [(name, Path(p)) for name, p in outputs.items() if p]
+    # training specs are LABEL=FILE, as structid.training.datasets reads them
+    sources = [Path(str(p).partition("=")[2] or str(p)) for p in inputs if p]
+    for k, (name, path) in enumerate(given):
+        for source in sources:
+            if _same_file(path, source):
+                raise InputError(f"{path}: {name} would overwrite the input {source}; choose another path")
+        for other, other_path in given[:k]:
+            if _same_file(path, other_path):
+                raise InputError(f"{path}: given to both {other} and {name}; each output needs its own file")
+
+
 def refuse_existing(output: str, force: bool) -> None:
     if Path(output).exists() and not force:
         raise InputError(f"{output}: already exists; pass --force to replace it")

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from structid.cli.common import (LabelColumnOpt, ReplaceModelOpt, SeedOpt, TypesOpt, channel_weights, names, out,
+from structid.cli.common import (LabelColumnOpt, ReplaceModelOpt, SeedOpt, TypesOpt, channel_weights, check_paths, names, out,
                                  progress, refuse_existing, types_option)
 from structid.descriptors.neighbors_map import NeighborsMap
 from structid.descriptors.steinhardt import Steinhardt
@@ -40,6 +40,7 @@ def train_nmcnn(
     types: TypesOpt = None,
 ) -> None:
     """Train a Neighbors Map + CNN classifier; prints validation accuracy and confusion matrix."""
+    check_paths(files, {"--output": output})
     refuse_existing(output, force)
     if not 0 <= missing < 1:
         raise InputError(f"--missing must be in [0, 1), got {missing}")
@@ -89,6 +90,7 @@ def train_less(
     types: TypesOpt = None,
 ) -> None:
     """Train a LESS stacked classifier on Steinhardt features, or extend one with a new class."""
+    check_paths([*files, extend], {"--output": output})
     refuse_existing(output, force)
     if per_class is None:
         per_class = EXTEND_PER_CLASS if extend is not None else 4000
@@ -143,6 +145,7 @@ def train_denoiser(
     force: ReplaceModelOpt = False,
 ) -> None:
     """Train a score-based denoiser on ideal lattices (Algorithm 2)."""
+    check_paths([], {"--output": output, "--checkpoint": checkpoint})
     refuse_existing(output, force)
     if steps < 1 or batch < 1 or not 0 < sigma_max < 0.5:
         raise InputError("--steps and --batch must be >= 1 and --sigma-max in (0, 0.5)")

@@ -132,6 +132,9 @@ class NeighborsMap:
             scale = self.length_scale(frame)
             return float(self.r_cut) * scale, scale
         counts = nl.counts()
+        if not len(nl.distances):
+            raise InputError(f"{frame.info.get('source', 'frame')}: no atom has a neighbour within "
+                             f"{nl.cutoff:.2f} Å (isolated atoms); a Neighbors Map needs neighbours")
         enough = counts >= self.size
         d_n = nl.distances[nl.offsets[:-1][enough] + self.size - 1] if enough.any() else nl.distances
         r_cut = min(RCUT_FACTOR * float(np.percentile(d_n, RCUT_QUANTILE)), nl.cutoff)

@@ -21,9 +21,29 @@ def _is_space(c: int) -> bool:
     return c == 32 or c == 9 or c == 13 or c == 11 or c == 12
 
 
+_NAN = np.frombuffer(b"nan", dtype=np.uint8)
+_INFINITY = np.frombuffer(b"infinity", dtype=np.uint8)
+
+
+@njit(cache=True, inline="always")
+def _spells(buf, i, e, word, n):
+    """Whether buf[i:e] is the first ``n`` letters of ``word``, in any case."""
+    if e - i != n:
+        return False
+    for k in range(n):
+        c = buf[i + k]
+        if 65 <= c <= 90:
+            c += 32
+        if c != word[k]:
+            return False
+    return True
+
+
 @njit(cache=True)
 def _parse_float(buf, s, e):
-    """Parse buf[s:e] as a float; returns (value, ok). Accepts nan/inf spellings."""
+    """Parse buf[s:e] as a float; returns (value, ok). Besides decimal numbers it accepts only
+    ``nan``, ``inf`` and ``infinity`` (any case, optional sign): ``none`` or ``ignore`` are
+    not numbers."""
     i = s
     neg = False
     if buf[i] == 45:  # '-'
@@ -31,10 +51,11 @@ def _parse_float(buf, s, e):
         i += 1
     elif buf[i] == 43:  # '+'
         i += 1
-    if i < e and (buf[i] == 110 or buf[i] == 78):  # nan, NaN, -nan
-        return np.nan, True
-    if i < e and (buf[i] == 105 or buf[i] == 73):  # inf, Inf, infinity
-        return (-np.inf if neg else np.inf), True
+    if i < e and (buf[i] == 110 or buf[i] == 78):
+        return np.nan, _spells(buf, i, e, _NAN, 3)
+    if i < e and (buf[i] == 105 or buf[i] == 73):
+        ok = _spells(buf, i, e, _INFINITY, 3) or _spells(buf, i, e, _INFINITY, 8)
+        return (-np.inf if neg else np.inf), ok
     mantissa = 0
     exp10 = 0
     digits = 0

@@ -172,7 +172,10 @@ class LammpsDumpReader:
                 elif item.startswith(b"BOX BOUNDS"):
                     bounds = self._read_box(item.split()[2:])
                 elif item.startswith(b"ATOMS"):
-                    columns = [c.decode() for c in item.split()[1:]]
+                    columns = [c.decode(errors="replace") for c in item.split()[1:]]
+                    repeated = sorted({c for c in columns if columns.count(c) > 1})
+                    if repeated:
+                        raise self._error(f"ITEM: ATOMS names the column {repeated[0]!r} twice")
                     break
                 else:
                     raise self._error(f"unsupported item {line.decode(errors='replace')!r}")
@@ -202,7 +205,12 @@ class LammpsDumpReader:
                 triclinic = words[:3] == ["xy", "xz", "yz"]
                 flags = words[3:] if triclinic else words
                 need = 3 if triclinic else 2
-                rows = [np.array(self._value_line("BOX BOUNDS", need)[:need], dtype=float) for _ in range(3)]
+                _check_flags(flags, self._error)
+                lines = [self._value_line("BOX BOUNDS", need) for _ in range(3)]
+                if not triclinic and any(len(f) > 2 for f in lines):
+                    raise self._error("a BOX BOUNDS line holds a tilt factor but the header has no "
+                                      "'xy xz yz'; fix the ITEM: BOX BOUNDS line")
+                rows = [np.array(f[:need], dtype=float) for f in lines]
                 (xlo, xhi), (ylo, yhi), (zlo, zhi) = (r[:2] for r in rows)
                 xy, xz, yz = (rows[0][2], rows[1][2], rows[2][2]) if triclinic else (0.0, 0.0, 0.0)
                 # Dumps store the bounding box of the tilted cell; undo that (LAMMPS Howto_triclinic).
@@ -212,9 +220,14 @@ class LammpsDumpReader:
                 yhi -= max(0.0, yz)
                 cell = np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, zhi - zlo]])
                 origin = np.array([xlo, ylo, zlo])
+                if np.any(np.diag(cell) < 0):
+                    axis = "xyz"[int(np.flatnonzero(np.diag(cell) < 0)[0])]
+                    raise self._error(f"BOX BOUNDS: {axis}hi is below {axis}lo (negative box length)")
         except ValueError:
             raise self._error("BOX BOUNDS lines must hold numbers") from None
-        pbc = np.array([f == "pp" for f in flags] if len(flags) == 3 else [True] * 3)
+        if not np.all(np.isfinite(cell)) or not np.all(np.isfinite(origin)):
+            raise self._error("BOX BOUNDS lines must hold finite numbers")
+        pbc = np.array([f == "pp" for f in flags] if flags else [True] * 3)
         return cell, origin, pbc
 
     def _read_atoms(self, columns: list[str], n: int) -> tuple[np.ndarray, dict[int, np.ndarray]]:
@@ -237,11 +250,18 @@ class LammpsDumpReader:
                 buf, self._pos, len(buf), self._eof, table, done, room, slot, starts, lengths
             )
             for c in string_cols:
-                strings[c].append(_gather_strings(buf, starts[:rows, slot[c]], lengths[:rows, slot[c]]))
+                text, bad = _gather_strings(buf, starts[:rows, slot[c]], lengths[:rows, slot[c]])
+                if bad >= 0:
+                    raise self._error(f"column {columns[c]!r} holds a non-ASCII byte; species and text "
+                                      "columns must be plain ASCII", self._line + bad + 1)
+                strings[c].append(text)
             # Count the lines consumed without decoding them.
             self._pos = pos
             self._line += rows
             done += rows
+            if status == BAD_COLUMNS and (not _line_at(self._buf, pos).strip() or _line_at(self._buf, pos).startswith(b"ITEM:")):
+                raise self._error(f"the frame ends after {done} of {n} atom lines; the dump looks truncated",
+                                  self._line + 1)
             if status == BAD_COLUMNS:
                 raise self._error(
                     f"atom line has {_count_fields(self._buf, pos)} fields, the ITEM: ATOMS header names "
@@ -254,7 +274,20 @@ class LammpsDumpReader:
                     raise self._error(
                         f"the file ends after {done} of {n} atom lines; the dump looks truncated")
         joined = {c: np.concatenate(parts) if parts else np.zeros(0, dtype=str) for c, parts in strings.items()}
+        self._check_integers(columns, table, self._line - n + 1)
         return table, joined
+
+    def _check_integers(self, columns: list[str], table: np.ndarray, first_line: int) -> None:
+        """Columns LAMMPS writes as integers (id, type, image flags, ...) must hold integers that
+        fit int64: ``4.9``, ``nan`` or ``1e30`` is an error, not a silently changed id."""
+        for k, name in enumerate(columns):
+            if name not in _INTEGER_COLUMNS or not len(table):
+                continue
+            values = table[:, k]
+            bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise self._error(f"column {name!r} holds {values[row]!r}, not an integer", first_line + row)
 
     @staticmethod
     def _string_columns(columns: list[str], first: bytes) -> list[int]:
@@ -308,11 +341,30 @@ class LammpsDumpReader:
         return frame.wrapped() if self.wrap else frame
 
     def _species(self, where: str, table, strings, col) -> np.ndarray:
+        if self.types is not None and "type" not in col:
+            raise InputError(f"{where}: --types maps LAMMPS types, but the dump has no 'type' column; "
+                             "leave --types out")
         if "type" in col and (self.types is not None or "element" not in col):
             return map_types(table[:, col["type"]].astype(np.int64), self.types, where)
         if "element" in col:
-            return strings[col["element"]]
+            return strings.get(col["element"], np.zeros(0, dtype=str))
         return np.full(len(table), "X")
+
+
+#: LAMMPS boundary styles of one direction (low and high face): p periodic, f fixed, s and m
+#: shrink-wrapped
+_FLAG_LETTERS = set("pfsm")
+
+
+def _check_flags(flags: list[str], error) -> None:
+    """No flags (old dumps: periodic) or three words such as ``pp ff sm``."""
+    if not flags:
+        return
+    if len(flags) != 3 or any(len(f) != 2 or not set(f) <= _FLAG_LETTERS for f in flags):
+        raise error(f"ITEM: BOX BOUNDS flags {' '.join(flags)!r} are not three LAMMPS boundary "
+                    "styles such as 'pp pp ff'")
+    if any(("p" in f) and f != "pp" for f in flags):
+        raise error(f"ITEM: BOX BOUNDS flags {' '.join(flags)!r}: a periodic direction is 'pp'")
 
 
 def map_types(types: np.ndarray, mapping: dict[int, str] | None, where: str) -> np.ndarray:
@@ -329,15 +381,19 @@ def map_types(types: np.ndarray, mapping: dict[int, str] | None, where: str) -> 
     return np.array([mapping[int(t)] for t in present])[inverse]
 
 
-def _gather_strings(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Strings at the given byte offsets of ``buf``, as a numpy str array (vectorized)."""
+def _gather_strings(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, int]:
+    """Strings at the given byte offsets of ``buf``, as a numpy str array (vectorized), and the
+    first row holding a non-ASCII byte (-1: none)."""
     if len(starts) == 0:
-        return np.zeros(0, dtype=str)
+        return np.zeros(0, dtype=str), -1
     width = int(lengths.max())
     offsets = np.arange(width)
     index = np.minimum(starts[:, None] + offsets, len(buf) - 1)
     chars = np.where(offsets < lengths[:, None], buf[index], 0).astype(np.uint8)
-    return chars.view(f"S{width}").ravel().astype(str)
+    high = (chars >= 128).any(axis=1)
+    if high.any():
+        return np.zeros(0, dtype=str), int(np.flatnonzero(high)[0])
+    return chars.view(f"S{width}").ravel().astype(str), -1
 
 
 def _line_at(buf: bytes, pos: int) -> bytes:

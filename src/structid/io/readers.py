@@ -6,6 +6,7 @@ multi-frame file into memory.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from structid.errors import InputError
 from structid.frame import Frame
-from structid.io.compression import strip_suffix
+from structid.io.compression import strip_suffix, wrap
 from structid.io.lammps_dump import LammpsDumpReader, map_types
 
 _BY_SUFFIX = {
@@ -116,7 +117,11 @@ class Trajectory:
         options = {}
         if self.format == "lammps-data":
             options["atom_style"] = "atomic"
-        frames = ase.io.iread(str(self.path), index=":", format=self.format, **options)
+        source = str(self.path)
+        if self.format in ("extxyz", "xyz"):
+            # ASE's xyz readers loop for ever on an atom count larger than the file
+            source = _EndGuard(open_text(self.path), self.path)
+        frames = ase.io.iread(source, index=":", format=self.format, **options)
         index = 0
         while True:
             try:
@@ -138,12 +143,82 @@ class Trajectory:
         origin = frame.info.pop("Origin", None)
         if origin is not None:
             frame = frame.replace(origin=np.asarray(origin, dtype=float).reshape(3))
+        if self.format == "lammps-data":
+            # ASE keeps the positions but drops the box's lower corner (xlo ylo zlo)
+            frame = frame.replace(origin=_lammps_data_origin(self.path))
+        if "timestep" in frame.info:
+            frame.info["timestep"] = _integer_info(frame.info["timestep"], "timestep", where)
         if "type" in frame.properties and self.format.startswith("lammps"):
             # ASE turns LAMMPS type n into element number n; use the type itself instead.
             types = np.asarray(frame.properties["type"], dtype=np.int64)
             frame = frame.replace(species=map_types(types, self.types, where))
         frame.info.setdefault("frame_index", index)
         return frame.wrapped() if self.wrap else frame
+
+
+class _EndGuard:
+    """A text file that raises :class:`InputError` when a reader keeps asking for lines after
+    the end (a frame that declares more atoms than the file holds)."""
+
+    _LIMIT = 1000
+
+    def __init__(self, stream, path: Path) -> None:
+        self._stream, self._path, self._empty = stream, path, 0
+
+    def readline(self, *args) -> str:
+        line = self._stream.readline(*args)
+        if line:
+            self._empty = 0
+            return line
+        self._empty += 1
+        if self._empty > self._LIMIT:
+            self._stream.close()
+            raise InputError(f"{self._path}: a frame declares more atoms than the file holds; the file "
+                             "looks truncated or its atom-count line is wrong")
+        return line
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _integer_info(value, key: str, where: str) -> int:
+    """A per-frame integer such as ``timestep=`` of an extxyz comment line."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.item()
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise InputError(f"{where}: {key}={value if not isinstance(value, np.ndarray) else ''!s} is not an integer; "
+                     f"fix or remove {key} in the comment line")
+
+
+def _lammps_data_origin(path: Path) -> np.ndarray:
+    """``xlo ylo zlo`` from the header of a LAMMPS data file (zeros when absent)."""
+    origin = np.zeros(3)
+    with open_text(path) as f:
+        for k, line in enumerate(f):
+            words = line.split("#")[0].split()
+            if len(words) == 4 and words[2:] in (["xlo", "xhi"], ["ylo", "yhi"], ["zlo", "zhi"]):
+                try:
+                    origin["xyz".index(words[2][0])] = float(words[0])
+                except ValueError:
+                    raise InputError(f"{path}:{k + 1}: box bounds must be numbers") from None
+            if words and words[0] in ("Atoms", "Masses", "Velocities") or k > 200:
+                break
+    return origin
+
+
+def open_text(path: Path):
+    """A text stream of a (possibly compressed) file."""
+    return io.TextIOWrapper(wrap(open(path, "rb"), path.name, "rb"), encoding="utf-8", errors="replace")
 
 
 def open_trajectory(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO
 
@@ -53,12 +54,19 @@ class AtomicFile:
         parent = self.path.parent
         if not parent.is_dir():
             raise InputError(f"{self.path}: the directory {parent} does not exist; create it first")
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a directory; give a file name")
         for source in protect:
             if Path(source).exists() and self.path.exists() and self.path.samefile(source):
                 raise InputError(f"{self.path}: is the input file; choose another output path (-o)")
         if self.path.exists() and not force:
             raise InputError(f"{self.path}: already exists; pass --force to replace it")
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{self.path.name}.", suffix=".part")
+        _remove_stale_parts(self.path)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{self.path.name}.{os.getpid()}.", suffix=".part")
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot write in {parent} ({exc.strerror}); choose another "
+                             "directory") from None
         self._tmp = Path(tmp)
         raw = os.fdopen(fd, "wb")
         self.stream: IO[bytes] = wrap(raw, self.path.name, "wb")
@@ -66,28 +74,39 @@ class AtomicFile:
         self._done = False
 
     def write(self, data: bytes) -> None:
-        self.stream.write(data)
+        try:
+            self.stream.write(data)
+        except OSError as exc:
+            self.abort()
+            raise InputError(f"{self.path}: writing failed ({exc.strerror or exc}); nothing was written") from None
 
     def commit(self) -> Path:
         """Close the temporary file and rename it to the final path."""
         if not self._done:
-            self.stream.close()
-            self._raw.close()
-            # mkstemp creates the file private (0600); give it the usual permissions.
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self._tmp, 0o666 & ~umask)
-            os.replace(self._tmp, self.path)
+            try:
+                self.stream.close()
+                self._raw.close()
+                # mkstemp creates the file private (0600); give it the usual permissions.
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(self._tmp, 0o666 & ~umask)
+                os.replace(self._tmp, self.path)
+            except OSError as exc:
+                self.abort()
+                raise InputError(f"{self.path}: writing failed ({exc.strerror or exc}); nothing was written") from None
             self._done = True
         return self.path
 
     def abort(self) -> None:
-        """Close and delete the temporary file."""
+        """Close and delete the temporary file (also when closing fails, e.g. on a full disk)."""
         if not self._done:
-            self.stream.close()
-            self._raw.close()
-            self._tmp.unlink(missing_ok=True)
             self._done = True
+            for stream in (self.stream, self._raw):
+                try:
+                    stream.close()
+                except (OSError, ValueError):
+                    pass
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> AtomicFile:
         return self
@@ -97,6 +116,29 @@ class AtomicFile:
             self.commit()
         else:
             self.abort()
+
+
+def _remove_stale_parts(path: Path) -> None:
+    """Delete temporary files of earlier runs writing ``path`` whose process is gone (killed
+    runs that could not clean up)."""
+    for part in path.parent.glob(f".{glob_escape(path.name)}.*.part"):
+        pid = part.name[len(path.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            part.unlink()
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class TrajectoryWriter:

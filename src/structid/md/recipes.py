@@ -207,6 +207,10 @@ def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...]
     from structid.md.systems import get_system
 
     schedule = QUICK if quick else Schedule()
+    if n_atoms is not None and n_atoms < 1:
+        raise InputError(f"--size must be a positive number of atoms, got {n_atoms}")
+    if temps is not None and (not temps or not all(np.isfinite(t) and t > 0 for t in temps)):
+        raise InputError(f"--temps must be positive T/Tm values, got {','.join(map(str, temps)) or 'none'}")
     if quick and n_atoms is None:
         n_atoms = QUICK_ATOMS
     if recipe == "dc3":
@@ -221,6 +225,8 @@ def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...]
         return runs + dc3_runs(fcc, (), (1.0,), schedule, n_atoms, seed, recipe="cu60")
     if recipe == "ramp":
         chosen = [get_system(n, SYSTEMS) for n in systems] if systems else [SYSTEMS["al"]]
+        if temps is not None and len(temps) != 2:
+            raise InputError(f"--temps for ramp is START,STOP (two T/Tm values), got {len(temps)} value(s)")
         lo, hi = temps if temps else (0.1, 1.3)
         return ramp_runs(chosen, lo, hi, 2.0 if quick else 40.0, 4 if quick else 40, n_atoms, seed)
     if recipe == "quench":

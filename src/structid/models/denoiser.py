@@ -127,6 +127,8 @@ class Denoiser(Estimator):
         frame = as_frame(frame)
         if iterations < 0:
             raise InputError(f"iterations must be >= 0, got {iterations}")
+        if not tolerance >= 0:  # also refuses NaN
+            raise InputError(f"the tolerance must be a number >= 0, got {tolerance}")
         if scale is not None and not scale > 0:
             raise InputError(f"first-shell distance must be positive, got {scale}")
         given = resolve(frame, neighbors)

@@ -62,6 +62,9 @@ def labelled_files(specs: list[str], label_column: str | None = None,
                 raise InputError(f"{spec}: give LABEL=FILE or --label-column")
         else:
             code_of(label)
+            if label == "unknown":
+                raise InputError(f"{spec}: 'unknown' is what a model says when it is not sure, not a "
+                                 "class to train; give the atoms' structure (e.g. amorphous=FILE)")
         for frame in open_trajectory(path, types=types):
             if label is not None:
                 yield frame, np.full(len(frame), label)
