@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-OK, BAD_COLUMNS, BAD_NUMBER = 0, 1, 2
+OK, BAD_COLUMNS, BAD_NUMBER, BAD_INTEGER = 0, 1, 2, 3
+#: integers are stored in float64 tables: beyond 2^53 they would silently change
+INTEGER_LIMIT = 2**53
 
 _POW10 = np.array([10.0**k for k in range(23)])
 # Significant digits kept in the integer mantissa; more cannot change a float64 noticeably.
@@ -103,12 +105,39 @@ def _parse_float(buf, s, e):
 
 
 @njit(cache=True)
-def parse_rows(buf, pos, end, eof, out, row0, nrows, string_slot, str_start, str_len):
+def _parse_integer(buf, s, e):
+    """Parse buf[s:e] as an integer spelled with digits only (optional sign), below
+    :data:`INTEGER_LIMIT`; returns (value, ok)."""
+    i = s
+    neg = False
+    if buf[i] == 45:
+        neg = True
+        i += 1
+    elif buf[i] == 43:
+        i += 1
+    if i >= e:
+        return 0.0, False
+    value = 0
+    while i < e:
+        c = buf[i]
+        if c < 48 or c > 57:
+            return 0.0, False
+        value = value * 10 + (c - 48)
+        if value >= INTEGER_LIMIT:
+            return 0.0, False
+        i += 1
+    return float(-value if neg else value), True
+
+
+@njit(cache=True)
+def parse_rows(buf, pos, end, eof, out, row0, nrows, string_slot, str_start, str_len, integer):
     """Parse up to ``nrows`` lines of ``buf[pos:end]`` into ``out[row0:, :]``.
 
     Only complete lines are consumed unless ``eof``. Columns with ``string_slot[c] >= 0`` are
     not converted: their token offsets go to ``str_start/str_len[row, slot]`` (rows counted
     from this call, offsets into ``buf``).
+
+    Columns with ``integer[c]`` must hold integers (:func:`_parse_integer`).
 
     Returns ``(new_pos, rows_done, status, column)``; on a bad line ``new_pos`` is that line's
     start, ``rows_done`` the number of good rows before it and ``column`` the token index.
@@ -136,6 +165,11 @@ def parse_rows(buf, pos, end, eof, out, row0, nrows, string_slot, str_start, str
                 if slot >= 0:
                     str_start[row, slot] = s
                     str_len[row, slot] = p - s
+                elif integer[col]:
+                    value, ok = _parse_integer(buf, s, p)
+                    if not ok:
+                        return pos, row, BAD_INTEGER, col
+                    out[row0 + row, col] = value
                 else:
                     value, ok = _parse_float(buf, s, p)
                     if not ok:

@@ -17,7 +17,7 @@ import numpy as np
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
 from structid.io.compression import READ_ERRORS, open_compressed
-from structid.io._textparse import BAD_COLUMNS, BAD_NUMBER, parse_rows
+from structid.io._textparse import BAD_COLUMNS, BAD_INTEGER, BAD_NUMBER, parse_rows
 
 #: Coordinate column triples in order of preference, and whether they are fractional.
 _COORDINATES = (("x", "y", "z", False), ("xu", "yu", "zu", False),
@@ -223,6 +223,8 @@ class LammpsDumpReader:
                 if np.any(np.diag(cell) < 0):
                     axis = "xyz"[int(np.flatnonzero(np.diag(cell) < 0)[0])]
                     raise self._error(f"BOX BOUNDS: {axis}hi is below {axis}lo (negative box length)")
+        except InputError:
+            raise
         except ValueError:
             raise self._error("BOX BOUNDS lines must hold numbers") from None
         if not np.all(np.isfinite(cell)) or not np.all(np.isfinite(origin)):
@@ -240,6 +242,9 @@ class LammpsDumpReader:
         slot = np.full(ncols, -1, dtype=np.int64)
         slot[string_cols] = np.arange(len(string_cols))
         strings: dict[int, list[np.ndarray]] = {c: [] for c in string_cols}
+        # columns LAMMPS writes as integers (id, type, image flags, ...) hold integers: `4.9`,
+        # `nan` or `1e30` there is an error, not a silently changed id
+        integer = np.array([name in _INTEGER_COLUMNS for name in columns], dtype=np.bool_)
         done = 0
         while done < n:
             buf = np.frombuffer(self._buf, dtype=np.uint8)
@@ -247,7 +252,7 @@ class LammpsDumpReader:
             starts = np.zeros((room if string_cols else 0, max(len(string_cols), 1)), dtype=np.int64)
             lengths = np.zeros_like(starts)
             pos, rows, status, col = parse_rows(
-                buf, self._pos, len(buf), self._eof, table, done, room, slot, starts, lengths
+                buf, self._pos, len(buf), self._eof, table, done, room, slot, starts, lengths, integer
             )
             for c in string_cols:
                 text, bad = _gather_strings(buf, starts[:rows, slot[c]], lengths[:rows, slot[c]])
@@ -266,6 +271,10 @@ class LammpsDumpReader:
                 raise self._error(
                     f"atom line has {_count_fields(self._buf, pos)} fields, the ITEM: ATOMS header names "
                     f"{ncols} ({' '.join(columns)})", self._line + 1)
+            if status == BAD_INTEGER:
+                token = _field(self._buf, pos, col)
+                raise self._error(f"column {columns[col]!r} holds {token!r}, not an integer below 2^53",
+                                  self._line + 1)
             if status == BAD_NUMBER:
                 token = _field(self._buf, pos, col)
                 raise self._error(f"column {columns[col]!r} holds {token!r}, not a number", self._line + 1)
@@ -274,20 +283,7 @@ class LammpsDumpReader:
                     raise self._error(
                         f"the file ends after {done} of {n} atom lines; the dump looks truncated")
         joined = {c: np.concatenate(parts) if parts else np.zeros(0, dtype=str) for c, parts in strings.items()}
-        self._check_integers(columns, table, self._line - n + 1)
         return table, joined
-
-    def _check_integers(self, columns: list[str], table: np.ndarray, first_line: int) -> None:
-        """Columns LAMMPS writes as integers (id, type, image flags, ...) must hold integers that
-        fit int64: ``4.9``, ``nan`` or ``1e30`` is an error, not a silently changed id."""
-        for k, name in enumerate(columns):
-            if name not in _INTEGER_COLUMNS or not len(table):
-                continue
-            values = table[:, k]
-            bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) >= 2.0**63)
-            if bad.any():
-                row = int(np.flatnonzero(bad)[0])
-                raise self._error(f"column {name!r} holds {values[row]!r}, not an integer", first_line + row)
 
     @staticmethod
     def _string_columns(columns: list[str], first: bytes) -> list[int]:
