@@ -90,6 +90,8 @@ def train_less(
     types: TypesOpt = None,
 ) -> None:
     """Train a LESS stacked classifier on Steinhardt features, or extend one with a new class."""
+    if extend is not None and Path(extend).resolve() == Path(output).resolve():
+        raise InputError(f"{output}: is the model being extended; write the extended model to another file")
     check_paths([*files, extend], {"--output": output})
     refuse_existing(output, force)
     if per_class is None:

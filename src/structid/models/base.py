@@ -126,12 +126,12 @@ class Estimator:
         if "digest" in payload and payload["digest"] != content_digest(payload):
             raise InputError(f"{path}: the {kind} file is damaged (its content does not match its SHA-256 "
                              "digest); reinstall structid for a shipped model, or retrain")
-        missing = [key for key in ("params", "state") if not isinstance(payload.get(key), dict)]
-        if missing:
-            raise InputError(f"{path}: damaged {kind} file: no {' or '.join(missing)} in it")
         if payload.get("version") != cls.version:
             raise InputError(f"{path}: {kind} file version {payload.get('version')}, this structid reads "
                              f"version {cls.version}; retrain the model")
+        missing = [key for key in ("params", "state") if not isinstance(payload.get(key), dict)]
+        if missing:
+            raise InputError(f"{path}: damaged {kind} file: no {' or '.join(missing)} in it")
         params = {**cls._decode_params(dict(payload["params"])), **overrides}
         unknown = sorted(set(params) - set(cls._param_names()))
         if unknown:
