@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "structid"
 #: layer of every top-level module or subpackage; a part may import parts of lower layers only
 LAYERS = {
     "errors": 0,
-    "frame": 1, "pretrained": 1, "plots": 1,
+    "frame": 1, "pretrained": 1, "plots": 1, "runtime": 1,
     "labels": 2, "neighbors": 2, "lattices": 2,
     "io": 3, "polycrystal": 3, "descriptors": 3, "classical": 3,
     "models": 4, "md": 4,

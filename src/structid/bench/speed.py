@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from structid.frame import Frame
-from structid.registry import get_classifier
+from structid.registry import get_classifier, get_denoiser
 
 
 def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -37,10 +37,14 @@ def benchmark_frame(d_nn: float = 2.556, noise: float = 0.05) -> Frame:
     return gaussian_noise(lattice("fcc", d_nn, (30, 30, 28), species="Cu"), noise * d_nn, rng=0)
 
 
-def time_methods(frame: Frame, methods: list[str], repeats: int = 3) -> list[tuple[str, float]]:
-    """(method, seconds) for each method, PTM first (the reference)."""
+def time_methods(frame: Frame, methods: list[str], repeats: int = 3, denoise: int = 0) -> list[tuple[str, float]]:
+    """(method, seconds) for each method, PTM first (the reference); with ``denoise``, also that
+    many denoising steps of the default denoiser (tolerance 0: every step runs)."""
     names = ["ptm"] + [m for m in methods if m != "ptm"]
     calls = {name: (lambda c=get_classifier(name): c.classify(frame)) for name in names}
+    if denoise:
+        net = get_denoiser()
+        calls[f"denoise {denoise}"] = lambda: net.denoise(frame, denoise, tolerance=0.0)
     return list(best_times(calls, repeats).items())
 
 

@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 
 from structid.analysis import StructureFractions
-from structid.cli.common import FormatOpt, TypesOpt, check_paths, default_output, out, progress, types_option
+from structid import runtime
+from structid.cli.common import (DeviceOpt, FormatOpt, ThreadsOpt, TypesOpt, check_paths, default_output, out, progress,
+                                 types_option)
 from structid.errors import InputError
 from structid.io.readers import open_trajectory
 from structid.io.writers import AtomicFile, TrajectoryWriter
@@ -35,8 +37,11 @@ def classify(
     force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
     format: FormatOpt = None,
     types: TypesOpt = None,
+    threads: ThreadsOpt = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Label every atom of every frame; write the labels (on the input positions) and print a summary."""
+    runtime.configure(threads, device)
     options = {}
     if rmsd_cutoff is not None:
         if method != "ptm":
@@ -125,8 +130,11 @@ def denoise(
     force: Annotated[bool, typer.Option("--force", help="replace an existing output file")] = False,
     format: FormatOpt = None,
     types: TypesOpt = None,
+    threads: ThreadsOpt = None,
+    device: DeviceOpt = "cpu",
 ) -> None:
     """Remove thermal noise: move atoms towards the ideal lattice they vibrate around."""
+    runtime.configure(threads, device)
     if iterations < 0:
         raise InputError(f"--iterations must be >= 0, got {iterations}")
     if scale is not None and not scale > 0:

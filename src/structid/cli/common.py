@@ -21,6 +21,8 @@ TypesOpt = Annotated[Optional[str], typer.Option("--types", help="LAMMPS type to
 LabelColumnOpt = Annotated[Optional[str], typer.Option("--label-column", help="per-atom label column: names, or ids such as StructureType (structid 0.1 structure_id files are read in their old order)")]
 SeedOpt = Annotated[int, typer.Option(help="random seed")]
 ReplaceModelOpt = Annotated[bool, typer.Option("--force", help="replace an existing model file")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="threads to use (default: the cores available to this process)")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="torch device for the ML models: cpu, cuda or mps")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="default ~/.cache/structid or $STRUCTID_DATA")]
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from structid import runtime
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.io.writers import AtomicFile
@@ -278,16 +279,16 @@ class _Graph:
     def step(self, model: Denoiser, positions: np.ndarray, d: float,
              edge_chunk: int = 16_384) -> np.ndarray:
         """Δθ in units of the first-shell distance ``d`` (Å)."""
-        import torch
-
+        torch = runtime.torch_ready()
+        where = runtime.device()
         self.refresh(positions, d)
         vectors = (positions[self.j] + self.offset - positions[self.i]) / d
         keep = np.einsum("ij,ij->i", vectors, vectors) < CUTOFF ** 2
-        species = torch.from_numpy(model._species_index(self.frame))
+        inputs = (model._species_index(self.frame), self.i[keep], self.j[keep], vectors[keep].astype(np.float32))
+        net = model.net_ if where == "cpu" else model.net_.to(where)
         with torch.no_grad():
-            out = model.net_(species, torch.from_numpy(self.i[keep]), torch.from_numpy(self.j[keep]),
-                            torch.from_numpy(vectors[keep].astype(np.float32)), edge_chunk)
-        return out.numpy().astype(np.float64)
+            out = net(*(torch.from_numpy(a).to(where) for a in inputs), edge_chunk)
+        return out.cpu().numpy().astype(np.float64)
 
 
 def _training_cells(lattices: Sequence[str], species: tuple[str, ...] | None) -> list[Frame]:

@@ -11,7 +11,6 @@ and only the new class's one-vs-rest models, the shared models and the meta-mode
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 import zlib
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from structid import runtime
 from structid.descriptors.steinhardt import Steinhardt
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
@@ -368,7 +368,7 @@ def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # scikit-learn's trees predict on one thread and release the GIL: run models side by side
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        with ThreadPoolExecutor(max_workers=runtime.threads()) as pool:
             probas = list(pool.map(lambda model: model.predict_proba(x), [m for _, m in level0]))
     columns = []
     for (c, model), proba in zip(level0, probas):

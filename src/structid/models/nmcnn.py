@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from structid.descriptors.neighbors_map import NeighborsMap
+from structid import runtime
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import code_of
@@ -211,10 +212,16 @@ class NMCNN(ProbabilisticClassifier):
 
     def predict_proba_descriptors(self, maps: np.ndarray) -> np.ndarray:
         """(n, n_classes) class probabilities of precomputed maps."""
-        import torch
-
+        torch = runtime.torch_ready()
         self.check_fitted()
         x = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32))
+        if runtime.device() != "cpu":
+            # the frozen TorchScript network is a CPU (oneDNN) program: other devices run the eager one
+            network = self.network_.to(runtime.device()).eval()
+            with torch.inference_mode():
+                parts = [torch.softmax(network(x[s:s + PREDICT_BATCH].to(runtime.device())), dim=1).cpu().numpy()
+                         for s in range(0, len(x), PREDICT_BATCH)]
+            return np.concatenate(parts) if parts else np.zeros((0, len(self.classes_)), dtype=np.float32)
         if getattr(self, "_frozen", None) is None:
             self._frozen = frozen_network(self.network_, tuple(x.shape[1:]))
         return _predict(self._frozen, x, PREDICT_BATCH)
@@ -291,6 +298,8 @@ def _predict(network, x, batch: int) -> np.ndarray:
     parts: list = [None] * len(starts)
 
     def run(worker: int, workers: int) -> None:
+        # flushing denormals is a per-thread CPU flag: set it in every worker (8x on some Xeons)
+        torch.set_flush_denormal(True)
         with torch.inference_mode():  # thread-local: entered in each worker
             for b in range(worker, len(starts), workers):
                 chunk = x[starts[b]:starts[b] + batch].contiguous(memory_format=torch.channels_last)

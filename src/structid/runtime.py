@@ -1,0 +1,102 @@
+"""How structid uses the machine: threads, denormal floats and the torch device.
+
+Two CPU-specific slow paths are guarded here. Denormal floats: tiny activations inside the CNN
+and the denoiser run 8x slower on some x86 CPUs (measured on an Intel Xeon; docs/benchmarks.md)
+unless the CPU flushes them to zero, which changes no label. Oversubscription: torch, numba and
+the LESS thread pool each default to every core of the machine, not the cores this process may
+use (a cgroup or ``taskset`` limit, a shared node), and together run slower than one thread.
+Every threaded part asks :func:`threads` instead.
+
+Nothing here imports torch or numba: :func:`torch_ready` does, when a model first needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+from structid.errors import InputError
+
+DEVICES = ("cpu", "cuda", "mps")
+_settings: dict[str, Any] = {"threads": None, "device": "cpu"}
+_applied: dict[str, Any] = {}
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not every core of the machine."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def threads() -> int:
+    """Threads each parallel part uses: the configured number, else :func:`available_cores`."""
+    return _settings["threads"] or available_cores()
+
+
+def device() -> str:
+    """The torch device models run on (``cpu`` unless configured)."""
+    return _settings["device"]
+
+
+def configure(threads: int | None = None, device: str | None = None) -> None:
+    """Set the thread count (None: the available cores) and the torch device (cpu, cuda, mps);
+    a device that is not present is an :class:`InputError`."""
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be at least 1, got {threads}")
+    if device is not None and device not in DEVICES:
+        raise InputError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    _settings["threads"] = threads
+    if device is not None:
+        if device != "cpu":
+            _check_device(device)
+        _settings["device"] = device
+    _applied.clear()
+    numba_ready()
+
+
+def _check_device(name: str) -> None:
+    import torch
+
+    present = torch.cuda.is_available() if name == "cuda" else torch.backends.mps.is_available()
+    if not present:
+        raise InputError(f"--device {name}: no {name.upper()} device is available to torch here; use --device cpu")
+
+
+def torch_ready():
+    """torch, with denormals flushed and its thread count set (once per configuration)."""
+    import torch
+
+    wanted = threads()
+    if _applied.get("threads") != wanted:
+        _applied["flush"] = bool(torch.set_flush_denormal(True))
+        torch.set_num_threads(wanted)
+        _applied["threads"] = wanted
+    return torch
+
+
+def numba_ready() -> None:
+    """Limit numba's parallel loops to :func:`threads`."""
+    import numba
+
+    numba.set_num_threads(min(threads(), numba.config.NUMBA_NUM_THREADS))
+
+
+def denormals_flushed() -> bool:
+    """Whether torch flushes denormal floats on this CPU (x86 with SSE3: yes)."""
+    torch = torch_ready()
+    return bool(_applied.get("flush")) and torch is not None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one), for every speed figure."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
