@@ -17,7 +17,7 @@ LAYERS = {
     "io": 3, "polycrystal": 3, "descriptors": 3, "classical": 3,
     "models": 4, "md": 4,
     "registry": 5, "analysis": 5, "testing": 5,
-    "bench": 6, "ovito": 6,
+    "bench": 6, "ovito": 6, "parallel": 6,
     "training": 7,
     "cli": 8,
 }

@@ -62,7 +62,10 @@ class StructureFractions:
     def process(self, frame: Frame) -> Labels:
         """Classify one frame, record its counts and return its labels."""
         frame = as_frame(frame)
-        labels = self.classifier.classify(frame, self.neighbors)
+        return self.record(frame, self.classifier.classify(frame, self.neighbors))
+
+    def record(self, frame: Frame, labels: Labels) -> Labels:
+        """Record the counts of labels made elsewhere (e.g. by a Dask worker); returns them."""
         self._frames.append(FrameCounts(len(self._frames), frame.info.get("timestep"), len(frame), labels.counts()))
         self._total += np.bincount(labels.codes, minlength=len(VOCABULARY))
         return labels

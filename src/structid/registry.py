@@ -83,6 +83,40 @@ def get_denoiser(model: str | Path | None = None):
     return Denoiser.load(pretrained.resolve(model, DEFAULT_DENOISER))
 
 
+def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confidence: float | None = None,
+                   neighbor_average: int = 0, denoise: int = 0, denoiser: str | None = None,
+                   rmsd_cutoff: float | None = None) -> Classifier:
+    """The classifier ``structid classify`` runs for these options: ``method`` (with ``model``,
+    ``min_confidence``, PTM's ``rmsd_cutoff``), optionally averaged over ``neighbor_average``
+    neighbours and run on positions denoised ``denoise`` times (``denoiser``: file or shipped
+    name). Plain data in, so a worker process can rebuild the same pipeline."""
+    from structid.models.compose import Denoised, NeighborAveraged
+
+    options: dict[str, Any] = {}
+    if rmsd_cutoff is not None:
+        if method != "ptm":
+            raise InputError("--rmsd-cutoff applies to --method ptm only")
+        options["rmsd_cutoff"] = rmsd_cutoff
+    if model is not None:
+        options["model"] = model
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise InputError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
+    if neighbor_average < 0:
+        raise InputError(f"--neighbor-average must be >= 0, got {neighbor_average}")
+    if denoise < 0:
+        raise InputError(f"--denoise must be >= 0, got {denoise}")
+    if denoiser is not None and not denoise:
+        raise InputError("--denoiser needs --denoise N")
+    if min_confidence is not None and not neighbor_average:
+        options["min_confidence"] = min_confidence
+    classifier = get_classifier(method, **options)
+    if neighbor_average:
+        classifier = NeighborAveraged(classifier, neighbor_average, min_confidence=min_confidence or 0.0)
+    if denoise:
+        classifier = Denoised(get_denoiser(denoiser), classifier, denoise)
+    return classifier
+
+
 register("acna", "structid.classical:AdaptiveCNA", "adaptive common neighbor analysis (OVITO)")
 register("ptm", "structid.classical:PTM", "polyhedral template matching, all structures (OVITO)")
 register("diamond", "structid.classical:IdentifyDiamond", "cubic/hexagonal diamond (OVITO)")

@@ -17,8 +17,8 @@ from structid.errors import InputError
 from structid.io.readers import open_trajectory
 from structid.io.writers import AtomicFile, TrajectoryWriter
 from structid.labels import CODE
-from structid.models.compose import Denoised, NeighborAveraged
-from structid.registry import get_classifier, get_denoiser
+from structid.parallel import DaskLabeller
+from structid.registry import build_pipeline, get_denoiser
 
 
 def classify(
@@ -39,31 +39,15 @@ def classify(
     types: TypesOpt = None,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
+    workers: Annotated[Optional[int], typer.Option("--workers", help="label frames on a local Dask cluster of N processes (resumes an interrupted run)")] = None,
+    scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="label frames on a running Dask cluster, e.g. tcp://head:8786")] = None,
 ) -> None:
     """Label every atom of every frame; write the labels (on the input positions) and print a summary."""
     runtime.configure(threads, device)
-    options = {}
-    if rmsd_cutoff is not None:
-        if method != "ptm":
-            raise InputError("--rmsd-cutoff applies to --method ptm only")
-        options["rmsd_cutoff"] = rmsd_cutoff
-    if model is not None:
-        options["model"] = model
-    if min_confidence is not None and not 0 <= min_confidence <= 1:
-        raise InputError(f"--min-confidence must be between 0 and 1, got {min_confidence}")
-    if neighbor_average < 0:
-        raise InputError(f"--neighbor-average must be >= 0, got {neighbor_average}")
-    if denoise < 0:
-        raise InputError(f"--denoise must be >= 0, got {denoise}")
-    if denoiser is not None and not denoise:
-        raise InputError("--denoiser needs --denoise N")
-    if min_confidence is not None and not neighbor_average:
-        options["min_confidence"] = min_confidence
-    classifier = get_classifier(method, **options)
-    if neighbor_average:
-        classifier = NeighborAveraged(classifier, neighbor_average, min_confidence=min_confidence or 0.0)
-    if denoise:
-        classifier = Denoised(get_denoiser(denoiser), classifier, denoise)
+    pipeline = {"method": method, "model": model, "min_confidence": min_confidence,
+                "neighbor_average": neighbor_average, "denoise": denoise, "denoiser": denoiser,
+                "rmsd_cutoff": rmsd_cutoff}
+    classifier = build_pipeline(**pipeline)
     traj = open_trajectory(file, format=format, types=types_option(types))
     target = Path(output) if output else default_output(traj.path, traj.format)
     check_paths([traj.path], {"--output": str(target), "--summary-json": summary_json,
@@ -71,12 +55,18 @@ def classify(
     # every output is opened before the (possibly long) run so that a bad path fails at once
     extras = {p: AtomicFile(p, force=force, protect=(traj.path,)) for p in (summary_json, fractions_csv, plot) if p}
     analysis = StructureFractions(classifier).prepare()
+    labeller = None
+    if workers is not None or scheduler is not None:
+        labeller = DaskLabeller(traj.path, pipeline, target, workers=workers, scheduler=scheduler, format=format,
+                                types=types_option(types))
     start = time.perf_counter()
     try:
         with TrajectoryWriter(target, force=force, protect=(traj.path,)) as writer, progress() as bar:
             task = bar.add_task("classifying", total=traj.total_bytes, status="")
+            computed = labeller.labels() if labeller is not None else None
             for k, frame in enumerate(traj):
-                writer.write(frame, analysis.process(frame))
+                labels = analysis.process(frame) if computed is None else analysis.record(frame, next(computed))
+                writer.write(frame, labels)
                 bar.update(task, completed=traj.bytes_read if traj.total_bytes else k + 1, status=f"frame {k + 1}")
             try:
                 analysis.conclude()
@@ -91,6 +81,8 @@ def classify(
             extras[plot].write(analysis.plot())
         for f in extras.values():
             f.commit()
+        if labeller is not None:
+            labeller.discard()
     except BaseException:
         for f in extras.values():
             f.abort()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -26,6 +27,15 @@ _COORDINATE_NAMES = {name for triple in _COORDINATES for name in triple[:3]}
 _INTEGER_COLUMNS = {"id", "type", "mol", "ix", "iy", "iz", "proc", "procp1", "structure_id", "StructureType",
                     "structure_type"}
 _CHUNK = 1 << 24  # bytes read at a time while parsing atom lines
+
+
+@dataclass(frozen=True)
+class FrameStart:
+    """Where a frame starts: its index, byte offset in the (decompressed) file, line number."""
+
+    index: int
+    offset: int
+    line: int
 
 
 class LammpsDumpReader:
@@ -59,23 +69,41 @@ class LammpsDumpReader:
         return 0 if self._raw is None or self._raw.closed else self._raw.tell()
 
     def __iter__(self) -> Iterator[Frame]:
+        for _, frame in self.frames_with_offsets():
+            yield frame
+
+    def frames_with_offsets(self, start: FrameStart | None = None) -> Iterator[tuple[FrameStart, Frame]]:
+        """Every frame (from ``start`` on) with where it starts in the file: a frame index lets
+        another process read one frame with :meth:`read_at` without reading those before it."""
         self._stream, self._raw = open_compressed(self.path)
         self._buf = b""
         self._pos = 0
+        self._buf_start = 0  # offset of _buf[0] in the (decompressed) stream
         self._line = 0  # number of the last line consumed (1-based)
         self._eof = False
         index = 0
         try:
+            if start is not None:
+                # a compressed stream seeks by decompressing up to the offset
+                self._stream.seek(start.offset)
+                self._buf_start, self._line, index = start.offset, start.line - 1, start.index
             while True:
+                here = FrameStart(index, self._buf_start + self._pos, self._line + 1)
                 frame = self._read_frame(index)
                 if frame is None:
                     return
-                yield frame
+                yield here, frame
                 index += 1
         except READ_ERRORS as exc:
             raise InputError(f"{self.path}: cannot read the file ({exc})") from None
         finally:
             self.close()
+
+    def read_at(self, start: FrameStart) -> Frame:
+        """The one frame that starts at ``start`` (from :meth:`frames_with_offsets`)."""
+        for _, frame in self.frames_with_offsets(start):
+            return frame
+        raise InputError(f"{self.path}: no frame at byte {start.offset}; the file changed since it was indexed")
 
     def close(self) -> None:
         if self._stream is not None:
@@ -99,6 +127,7 @@ class LammpsDumpReader:
             self._eof = True
             return False
         self._buf = self._buf[self._pos:] + chunk
+        self._buf_start += self._pos
         self._pos = 0
         return True
 
