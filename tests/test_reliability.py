@@ -65,6 +65,7 @@ STRICT = {
     "periodic on one face": (dump_text(box="ITEM: BOX BOUNDS pf pp pp"), "a periodic direction is 'pp'"),
     "negative box length": (dump_text(bounds=("0 10", "10 0", "0 10")), "yhi is below ylo"),
     "non-ASCII element": (dump_text(edit=_set(4, 2, "Cu\u00e9")), ":14: column 'element' holds a non-ASCII byte"),
+    "truncated last line": (dump_text()[:-14], "the file ends inside atom line 108 of 108 (5 of 6 fields)"),
     "blank line inside the atoms": (dump_text(edit=lambda lines: lines.insert(15, "")),
                                     "the frame ends after 6 of 108 atom lines"),
 }

@@ -296,6 +296,9 @@ class LammpsDumpReader:
             if status == BAD_COLUMNS and (not _line_at(self._buf, pos).strip() or _line_at(self._buf, pos).startswith(b"ITEM:")):
                 raise self._error(f"the frame ends after {done} of {n} atom lines; the dump looks truncated",
                                   self._line + 1)
+            if status == BAD_COLUMNS and self._eof and self._buf.find(b"\n", pos) < 0:
+                raise self._error(f"the file ends inside atom line {done + 1} of {n} ({_count_fields(self._buf, pos)} "
+                                  f"of {ncols} fields); the dump looks truncated", self._line + 1)
             if status == BAD_COLUMNS:
                 raise self._error(
                     f"atom line has {_count_fields(self._buf, pos)} fields, the ITEM: ATOMS header names "
