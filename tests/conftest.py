@@ -21,6 +21,16 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     )
 
 
+def assert_one_line_error(result: subprocess.CompletedProcess, message: str) -> None:
+    """The CLI promise for bad input: exit code 2, one line on stderr naming the problem, no
+    traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("structid: error: "), result.stderr
+    assert message in lines[0], lines[0]
+
+
 def random_triclinic_cell(rng: np.random.Generator, scale: float = 10.0) -> np.ndarray:
     """A lower-triangular (LAMMPS-style) cell with random tilts."""
     lengths = scale * (0.8 + 0.4 * rng.random(3))

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from structid.io.readers import open_trajectory
 
 
@@ -128,12 +128,7 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, case):
     if name:
         file.write_text(CONTENT[name])
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = run_cli(*(a.format(file=file, dir=tmp_path) for a in args))
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("structid: error: "), result.stderr
-    assert message in lines[0]
+    assert_one_line_error(run_cli(*(a.format(file=file, dir=tmp_path) for a in args)), message)
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no partial output
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 from structid.errors import InputError
 from structid.io.readers import read_frame
 from structid.io.writers import AtomicFile, write_frames
@@ -162,12 +162,7 @@ CLI = {
 def test_command_line_faults_are_one_line(files, tmp_path, case):
     args, message = CLI[case]
     before = sorted(p.name for p in files.iterdir())
-    result = run_cli(*(a.format(d=files, o=tmp_path) for a in args))
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("structid: error: "), result.stderr
-    assert message in lines[0], lines[0]
+    assert_one_line_error(run_cli(*(a.format(d=files, o=tmp_path) for a in args)), message)
     assert sorted(p.name for p in files.iterdir()) == before, "an input was changed"
     assert not any(tmp_path.iterdir()), f"left behind: {list(tmp_path.iterdir())}"
     assert (files / "ok.lammpstrj").read_text() == dump_text()
