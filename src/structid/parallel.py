@@ -28,6 +28,7 @@ from structid import runtime
 from structid.errors import InputError
 from structid.io.lammps_dump import FrameStart, LammpsDumpReader
 from structid.io.readers import Trajectory
+from structid.io.selection import FrameSelection
 from structid.labels import Labels
 
 _PIPELINES: dict[str, Any] = {}  # per worker process: pipelines already built
@@ -91,12 +92,13 @@ class DaskLabeller:
 
     def __init__(self, path: str | os.PathLike, pipeline: dict, output: str | os.PathLike, *,
                  workers: int | None = None, scheduler: str | None = None, format: str | None = None,
-                 types: dict[int, str] | None = None) -> None:
+                 types: dict[int, str] | None = None, selection: FrameSelection | None = None) -> None:
         if (workers is None) == (scheduler is None):
             raise InputError("give either --workers N or --scheduler ADDRESS")
         if workers is not None and workers < 1:
             raise InputError(f"--workers must be at least 1, got {workers}")
         self.path, self.pipeline, self.types = Path(path), _complete(pipeline), types
+        self.selection = selection or FrameSelection()
         self.workers, self.scheduler = workers, scheduler
         self.trajectory = Trajectory(self.path, format=format, types=types)
         output = Path(output)
@@ -107,7 +109,8 @@ class DaskLabeller:
     def _signature(self) -> str:
         stat = self.path.stat()
         spec = {"input": str(self.path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "format": self.trajectory.format, "types": self.types, "pipeline": self.pipeline}
+                "format": self.trajectory.format, "types": self.types, "pipeline": self.pipeline,
+                "selection": [self.selection.ranges, self.selection.every]}
         return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
     def _prepare_resume(self) -> set[int]:
@@ -148,9 +151,12 @@ class DaskLabeller:
     # -- the run -------------------------------------------------------------------------
 
     def _starts(self) -> list[FrameStart | int]:
+        """Where each selected frame starts (dumps), or its number (other formats)."""
         if self.trajectory.format == "lammps-dump":
-            return [start for start, _ in LammpsDumpReader(self.path, types=self.types).frames_with_offsets()]
-        return list(range(sum(1 for _ in self.trajectory)))
+            starts = (start for start, _ in LammpsDumpReader(self.path, types=self.types).frames_with_offsets())
+        else:
+            starts = (k for k, _ in enumerate(self.trajectory))
+        return [start for _, start in self.selection.apply(starts, str(self.path))]
 
     def labels(self) -> Iterator[Labels]:
         """Labels of frame 0, 1, ... as they are ready."""

@@ -11,12 +11,13 @@ from rich.table import Table
 
 from structid.analysis import StructureFractions
 from structid import runtime
-from structid.cli.common import (DeviceOpt, FormatOpt, ThreadsOpt, TypesOpt, check_paths, default_output, out, progress,
+from structid.cli.common import (DeviceOpt, EveryOpt, FormatOpt, FramesOpt, ThreadsOpt, TypesOpt, check_paths, default_output, out, progress,
                                  types_option)
 from structid.errors import InputError
 from structid.io.readers import open_trajectory
 from structid.io.writers import AtomicFile, TrajectoryWriter
 from structid.labels import CODE
+from structid.io.selection import FrameSelection
 from structid.parallel import DaskLabeller
 from structid.registry import build_pipeline, get_denoiser
 
@@ -39,11 +40,14 @@ def classify(
     types: TypesOpt = None,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
+    frames: FramesOpt = None,
+    every: EveryOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="label frames on a local Dask cluster of N processes (resumes an interrupted run)")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="label frames on a running Dask cluster, e.g. tcp://head:8786")] = None,
 ) -> None:
     """Label every atom of every frame; write the labels (on the input positions) and print a summary."""
     runtime.configure(threads, device)
+    selection = FrameSelection.parse(frames, every)
     pipeline = {"method": method, "model": model, "min_confidence": min_confidence,
                 "neighbor_average": neighbor_average, "denoise": denoise, "denoiser": denoiser,
                 "rmsd_cutoff": rmsd_cutoff}
@@ -58,13 +62,13 @@ def classify(
     labeller = None
     if workers is not None or scheduler is not None:
         labeller = DaskLabeller(traj.path, pipeline, target, workers=workers, scheduler=scheduler, format=format,
-                                types=types_option(types))
+                                types=types_option(types), selection=selection)
     start = time.perf_counter()
     try:
         with TrajectoryWriter(target, force=force, protect=(traj.path,)) as writer, progress() as bar:
             task = bar.add_task("classifying", total=traj.total_bytes, status="")
             computed = labeller.labels() if labeller is not None else None
-            for k, frame in enumerate(traj):
+            for k, frame in selection.apply(traj, file):
                 labels = analysis.process(frame) if computed is None else analysis.record(frame, next(computed))
                 writer.write(frame, labels)
                 bar.update(task, completed=traj.bytes_read if traj.total_bytes else k + 1, status=f"frame {k + 1}")
@@ -124,9 +128,12 @@ def denoise(
     types: TypesOpt = None,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
+    frames: FramesOpt = None,
+    every: EveryOpt = None,
 ) -> None:
     """Remove thermal noise: move atoms towards the ideal lattice they vibrate around."""
     runtime.configure(threads, device)
+    selection = FrameSelection.parse(frames, every)
     if iterations < 0:
         raise InputError(f"--iterations must be >= 0, got {iterations}")
     if scale is not None and not scale > 0:
@@ -138,7 +145,7 @@ def denoise(
     n = 0
     with TrajectoryWriter(output, force=force, protect=(traj.path,)) as writer, progress() as bar:
         task = bar.add_task("denoising", total=traj.total_bytes, status="")
-        for frame in traj:
+        for _, frame in selection.apply(traj, file):
             result = net.denoise(frame, iterations, tolerance, scale, save_trajectory=save_trajectory and n == 0)
             for k, snapshot in enumerate(result.trajectory or [result.frame]):
                 writer.write(snapshot.replace(info={**frame.info, "iteration": k} if result.trajectory else frame.info))

@@ -23,6 +23,8 @@ SeedOpt = Annotated[int, typer.Option(help="random seed")]
 ReplaceModelOpt = Annotated[bool, typer.Option("--force", help="replace an existing model file")]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="threads to use (default: the cores available to this process)")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="torch device for the ML models: cpu, cuda or mps")]
+FramesOpt = Annotated[Optional[str], typer.Option("--frames", help="frames to use, 0-based: 0-10,20,50- (default: all)")]
+EveryOpt = Annotated[Optional[int], typer.Option("--every", help="use every N-th of the selected frames")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="default ~/.cache/structid or $STRUCTID_DATA")]
 
 

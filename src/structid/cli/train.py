@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from structid.cli.common import (LabelColumnOpt, ReplaceModelOpt, SeedOpt, TypesOpt, channel_weights, check_paths, names, out,
+from structid.cli.common import (EveryOpt, FramesOpt, LabelColumnOpt, ReplaceModelOpt, SeedOpt, TypesOpt, channel_weights, check_paths, names, out,
                                  progress, refuse_existing, types_option)
 from structid.descriptors.neighbors_map import NeighborsMap
 from structid.descriptors.steinhardt import Steinhardt
@@ -18,6 +18,7 @@ from structid.errors import InputError
 from structid.models.denoiser import Denoiser
 from structid.models.less import EXTEND_PER_CLASS, LESS
 from structid.models.nmcnn import NMCNN
+from structid.io.selection import FrameSelection
 from structid.training.datasets import frames_of, labelled_files, sample_maps
 
 app = typer.Typer(no_args_is_help=True, help="Train models on labelled data.")
@@ -38,8 +39,11 @@ def train_nmcnn(
     seed: SeedOpt = 0,
     force: ReplaceModelOpt = False,
     types: TypesOpt = None,
+    frames: FramesOpt = None,
+    every: EveryOpt = None,
 ) -> None:
     """Train a Neighbors Map + CNN classifier; prints validation accuracy and confusion matrix."""
+    selection = FrameSelection.parse(frames, every)
     check_paths(files, {"--output": output})
     refuse_existing(output, force)
     if not 0 <= missing < 1:
@@ -48,7 +52,7 @@ def train_nmcnn(
     rng = np.random.default_rng(seed)
     fractions = np.round(np.arange(0, missing + 1e-9, 0.1), 3) if missing else [0.0]
     maps, labels = [], []
-    for frame, per_atom in labelled_files(files, label_column, types_option(types)):
+    for frame, per_atom in labelled_files(files, label_column, types_option(types), selection):
         for fraction in fractions:
             got_maps, got_labels = sample_maps(descriptor, frame, per_atom, atoms_per_frame, rng, float(fraction),
                                                0.5 if noise else 0.0, noise, refill=False)
@@ -88,8 +92,11 @@ def train_less(
     seed: SeedOpt = 0,
     force: ReplaceModelOpt = False,
     types: TypesOpt = None,
+    frames: FramesOpt = None,
+    every: EveryOpt = None,
 ) -> None:
     """Train a LESS stacked classifier on Steinhardt features, or extend one with a new class."""
+    selection = FrameSelection.parse(frames, every)
     if extend is not None and Path(extend).resolve() == Path(output).resolve():
         raise InputError(f"{output}: is the model being extended; write the extended model to another file")
     check_paths([*files, extend], {"--output": output})
@@ -105,17 +112,17 @@ def train_less(
     start = time.perf_counter()
     if extend is not None:
         model = LESS.load(extend)
-        frames = [frame for spec in files for frame in frames_of(spec, types_option(types))]
+        new_frames = [frame for spec in files for frame in frames_of(spec, types_option(types), selection)]
         with progress() as bar:
             bar.add_task(f"extending with {add}", total=None, status="")
-            model.extend(frames, add, n_per_class=per_class, seed=seed)
+            model.extend(new_frames, add, n_per_class=per_class, seed=seed)
         out.print(f"added {add!r} to {extend}: {len(model.classes_)} classes, "
                   f"{per_class} samples per class, {time.perf_counter() - start:.1f} s")
     else:
         rng = np.random.default_rng(seed)
         features = Steinhardt(averaged=not paper_features)
         xs, ys = [], []
-        for frame, per_atom in labelled_files(files, label_column, types_option(types)):
+        for frame, per_atom in labelled_files(files, label_column, types_option(types), selection):
             keep = per_atom != "unknown"
             xs.append(features.compute(frame)[keep])
             ys.append(per_atom[keep])

@@ -10,6 +10,7 @@ from structid.descriptors.neighbors_map import NeighborsMap
 from structid.errors import InputError
 from structid.frame import Frame
 from structid.io.readers import open_trajectory
+from structid.io.selection import FrameSelection
 from structid.labels import code_of, names_from_column
 from structid.lattices import gaussian_noise, remove_atoms
 from structid.neighbors import nn_distance
@@ -50,7 +51,8 @@ def sample_maps(descriptor: NeighborsMap, frame: Frame, names: np.ndarray, wante
 
 
 def labelled_files(specs: list[str], label_column: str | None = None,
-                   types: dict[int, str] | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
+                   types: dict[int, str] | None = None,
+                   selection: FrameSelection | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
     """(frame, per-atom names) of every frame of ``LABEL=FILE`` specs (every atom has LABEL), or
     of ``FILE`` specs labelled by ``label_column`` (names, or vocabulary ids such as
     ``StructureType``; see :func:`structid.labels.names_from_column`)."""
@@ -65,7 +67,7 @@ def labelled_files(specs: list[str], label_column: str | None = None,
             if label == "unknown":
                 raise InputError(f"{spec}: 'unknown' is what a model says when it is not sure, not a "
                                  "class to train; give the atoms' structure (e.g. amorphous=FILE)")
-        for frame in open_trajectory(path, types=types):
+        for _, frame in (selection or FrameSelection()).apply(open_trajectory(path, types=types), path):
             if label is not None:
                 yield frame, np.full(len(frame), label)
                 continue
@@ -75,6 +77,8 @@ def labelled_files(specs: list[str], label_column: str | None = None,
             yield frame, names
 
 
-def frames_of(spec: str, types: dict[int, str] | None = None) -> Iterator[Frame]:
+def frames_of(spec: str, types: dict[int, str] | None = None,
+              selection: FrameSelection | None = None) -> Iterator[Frame]:
     """The frames of a ``FILE`` or ``LABEL=FILE`` spec."""
-    return iter(open_trajectory(spec.partition("=")[2] or spec, types=types))
+    path = spec.partition("=")[2] or spec
+    return (frame for _, frame in (selection or FrameSelection()).apply(open_trajectory(path, types=types), path))
