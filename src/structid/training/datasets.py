@@ -36,12 +36,15 @@ def sample_maps(descriptor: NeighborsMap, frame: Frame, names: np.ndarray, wante
                 noise_sigma: float = 0.0, refill: bool = True) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Maps and labels of ``wanted`` random atoms of augmented copies of ``frame`` (per-atom
     ``names``); with ``refill``, a fresh copy (new removals) each time one runs out of atoms,
-    else one copy only."""
+    else one copy only. Atoms labelled ``unknown`` are never sampled (one rule for every
+    trainer), but stay in the frame as the others' neighbours."""
     frame = frame.replace(properties={_LABEL: np.asarray(names)})
     maps, labels = [], []
     while wanted > 0:
         copy = augmented(frame, rng, missing=missing, noise_fraction=noise_fraction, noise_sigma=noise_sigma)
-        atoms = rng.choice(len(copy), size=min(wanted, len(copy)), replace=False)
+        # same draws as choice(len(copy)) when nothing is unknown: recipes stay reproducible
+        candidates = np.flatnonzero(copy.properties[_LABEL] != "unknown")
+        atoms = rng.choice(candidates, size=min(wanted, len(candidates)), replace=False)
         maps.append(descriptor.compute(copy, atoms=atoms))
         labels.append(copy.properties[_LABEL][atoms])
         wanted -= len(atoms)
