@@ -66,14 +66,13 @@ def _check_device(name: str) -> None:
 
 
 def torch_ready():
-    """torch, with denormals flushed and its thread count set (once per configuration)."""
+    """torch, with denormals flushed (in the calling thread) and its thread count set."""
     import torch
 
-    wanted = threads()
-    if _applied.get("threads") != wanted:
-        _applied["flush"] = bool(torch.set_flush_denormal(True))
-        torch.set_num_threads(wanted)
-        _applied["threads"] = wanted
+    _applied["flush"] = bool(torch.set_flush_denormal(True))
+    # checked on every call: training code and other libraries may have changed it since
+    if torch.get_num_threads() != threads():
+        torch.set_num_threads(threads())
     return torch
 
 
