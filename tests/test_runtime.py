@@ -68,3 +68,11 @@ def test_command_line_options(tmp_path):
     assert ok.returncode == 0, ok.stderr
     bad = run_cli("classify", path, "--threads", "0", "-o", tmp_path / "p.extxyz")
     assert bad.returncode == 2 and bad.stderr.strip() == "structid: error: --threads must be at least 1, got 0"
+
+
+def test_freed_memory_is_kept_for_reuse_on_glibc():
+    import platform
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert runtime.keep_freed_memory()

@@ -49,6 +49,8 @@ def _label_frame(path: str, fmt: str | None, types: dict | None, start: FrameSta
 
     runtime.configure(threads=threads)
     key = json.dumps(pipeline, sort_keys=True)
+    if not _PIPELINES:
+        runtime.keep_freed_memory()
     if key not in _PIPELINES:
         _PIPELINES[key] = build_pipeline(**pipeline)
     if isinstance(start, FrameStart):

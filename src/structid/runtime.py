@@ -89,6 +89,27 @@ def denormals_flushed() -> bool:
     return bool(_applied.get("flush")) and torch is not None
 
 
+def keep_freed_memory(threshold: int = 256 << 20) -> bool:
+    """Let glibc keep freed memory for reuse: up to ``threshold`` bytes at the top of the heap,
+    and blocks up to 32 MiB from the heap rather than from fresh ``mmap`` pages. Dask's worker
+    processes start with ``MALLOC_TRIM_THRESHOLD_=65536``, which also freezes glibc's adaptive
+    mmap threshold at 128 KiB, so every CNN batch faulted its buffers in again: the same frame
+    took 1.5x as long as in a plain process (docs/benchmarks.md). Returns whether both settings
+    took (glibc only)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if platform.system() != "Linux" or not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        # -1: M_TRIM_THRESHOLD, -3: M_MMAP_THRESHOLD (32 MiB is glibc's largest adaptive value)
+        return bool(libc.mallopt(-1, int(threshold))) and bool(libc.mallopt(-3, 32 << 20))
+    except (OSError, AttributeError):
+        return False
+
+
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo where there is one), for every speed figure."""
     try:
