@@ -101,3 +101,16 @@ def test_modifiers_are_registered_for_ovito_pro():
     found = {e.name: e.value for e in entry_points(group="OVITO.Modifier")}
     assert found["Structure identification (structid)"] == "structid.ovito:StructureIdentification"
     assert found["Denoising (structid)"] == "structid.ovito:Denoising"
+
+
+def test_denoising_only_selected_particles_moves_only_those(hcp_file):
+    pipeline = import_file(str(hcp_file))
+    pipeline.modifiers.append(ExpressionSelectionModifier(expression="Position.X < CellSize.X/2"))
+    before = import_file(str(hcp_file)).compute()
+    pipeline.modifiers.append(Denoising(steps=4, only_selected=True))
+    data = pipeline.compute()
+    selected = np.asarray(data.particles["Selection"][...]) != 0
+    moved = np.linalg.norm(data.particles["Denoising Displacement"][...], axis=1)
+    assert selected.any() and (~selected).any()
+    assert np.all(moved[~selected] == 0) and moved[selected].max() > 0
+    np.testing.assert_array_equal(data.particles.positions[...][~selected], before.particles.positions[...][~selected])
