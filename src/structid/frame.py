@@ -290,9 +290,9 @@ def _from_ovito(data: Any) -> Frame:
     species: Any = "X"
     if "Particle Type" in particles:
         types = particles["Particle Type"]
-        ids = np.asarray(types[...])
+        present, inverse = np.unique(np.asarray(types[...]), return_inverse=True)
         names = {t.id: (t.name or str(t.id)) for t in types.types}
-        species = np.array([names.get(int(i), str(int(i))) for i in np.unique(ids)])[np.unique(ids, return_inverse=True)[1]] if n else []
+        species = np.array([names.get(int(i), str(int(i))) for i in present])[inverse] if n else []
     atom_ids = np.asarray(particles["Particle Identifier"][...]) if "Particle Identifier" in particles else None
     return Frame(positions=positions, cell=cell, pbc=pbc, species=species, ids=atom_ids, origin=origin,
                  info={"source": "OVITO DataCollection"})

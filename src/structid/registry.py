@@ -85,11 +85,12 @@ def get_denoiser(model: str | Path | None = None):
 
 def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confidence: float | None = None,
                    neighbor_average: int = 0, denoise: int = 0, denoiser: str | None = None,
-                   rmsd_cutoff: float | None = None) -> Classifier:
+                   scale: float | None = None, rmsd_cutoff: float | None = None) -> Classifier:
     """The classifier ``structid classify`` runs for these options: ``method`` (with ``model``,
     ``min_confidence``, PTM's ``rmsd_cutoff``), optionally averaged over ``neighbor_average``
     neighbours and run on positions denoised ``denoise`` times (``denoiser``: file or shipped
-    name). Plain data in, so a worker process can rebuild the same pipeline."""
+    name; ``scale``: a fixed first-shell distance in Å). Plain data in, so a worker process can
+    rebuild the same pipeline."""
     from structid.models.compose import Denoised, NeighborAveraged
 
     options: dict[str, Any] = {}
@@ -113,7 +114,7 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
     if neighbor_average:
         classifier = NeighborAveraged(classifier, neighbor_average, min_confidence=min_confidence or 0.0)
     if denoise:
-        classifier = Denoised(get_denoiser(denoiser), classifier, denoise)
+        classifier = Denoised(get_denoiser(denoiser), classifier, denoise, scale=scale)
     return classifier
 
 

@@ -1,8 +1,8 @@
 """How structid uses the machine: threads, denormal floats and the torch device.
 
 Two CPU-specific slow paths are guarded here. Denormal floats: tiny activations inside the CNN
-and the denoiser run 8x slower on some x86 CPUs (measured on an Intel Xeon; docs/benchmarks.md)
-unless the CPU flushes them to zero, which changes no label. Oversubscription: torch, numba and
+ran 8x slower on an Intel Xeon (reported in the fast-CPU issue; not reproducible on the AMD
+machines measured here) unless the CPU flushes them to zero, which changes no label. Oversubscription: torch, numba and
 the LESS thread pool each default to every core of the machine, not the cores this process may
 use (a cgroup or ``taskset`` limit, a shared node), and together run slower than one thread.
 Every threaded part asks :func:`threads` instead.
@@ -20,7 +20,6 @@ from structid.errors import InputError
 
 DEVICES = ("cpu", "cuda", "mps")
 _settings: dict[str, Any] = {"threads": None, "device": "cpu"}
-_applied: dict[str, Any] = {}
 
 
 def available_cores() -> int:
@@ -53,7 +52,6 @@ def configure(threads: int | None = None, device: str | None = None) -> None:
         if device != "cpu":
             _check_device(device)
         _settings["device"] = device
-    _applied.clear()
     numba_ready()
 
 
@@ -69,7 +67,7 @@ def torch_ready():
     """torch, with denormals flushed (in the calling thread) and its thread count set."""
     import torch
 
-    _applied["flush"] = bool(torch.set_flush_denormal(True))
+    torch.set_flush_denormal(True)
     # checked on every call: training code and other libraries may have changed it since
     if torch.get_num_threads() != threads():
         torch.set_num_threads(threads())
@@ -85,8 +83,7 @@ def numba_ready() -> None:
 
 def denormals_flushed() -> bool:
     """Whether torch flushes denormal floats on this CPU (x86 with SSE3: yes)."""
-    torch = torch_ready()
-    return bool(_applied.get("flush")) and torch is not None
+    return bool(torch_ready().set_flush_denormal(True))  # False where the CPU cannot
 
 
 def keep_freed_memory(threshold: int = 256 << 20) -> bool:
@@ -94,7 +91,7 @@ def keep_freed_memory(threshold: int = 256 << 20) -> bool:
     and blocks up to 32 MiB from the heap rather than from fresh ``mmap`` pages. Dask's worker
     processes start with ``MALLOC_TRIM_THRESHOLD_=65536``, which also freezes glibc's adaptive
     mmap threshold at 128 KiB, so every CNN batch faulted its buffers in again: the same frame
-    took 1.5x as long as in a plain process (docs/benchmarks.md). Returns whether both settings
+    took 1.4x as long as in a plain process (docs/benchmarks.md). Returns whether both settings
     took (glibc only)."""
     import ctypes
     import ctypes.util

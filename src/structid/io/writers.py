@@ -229,7 +229,7 @@ def _property_columns(
         values = np.asarray(values)
         if name in skip:
             continue
-        kind = "S" if values.dtype.kind in "USO" else "I" if values.dtype.kind in "iub" else "R"
+        kind = _kind(values)
         if kind == "S" and skip_text:
             continue
         if values.ndim == 1 or (values.ndim == 2 and not split):
@@ -246,6 +246,11 @@ def _replaced_columns(frame: Frame, labels: Labels | None, label_cols: list) -> 
     if labels is not None:
         replaced |= {name for name in frame.properties if name in LABEL_COLUMNS or name.startswith("prob_")}
     return replaced
+
+
+def _kind(values: np.ndarray) -> str:
+    """The extxyz column kind of an array: S (text), I (integer) or R (real)."""
+    return "S" if values.dtype.kind in "USO" else "I" if values.dtype.kind in "iub" else "R"
 
 
 _FORMAT = {"S": "%s", "I": "%d", "R": "%.8g"}
@@ -301,7 +306,7 @@ def _extxyz_species(frame: Frame) -> tuple[np.ndarray, list[tuple[str, np.ndarra
     columns = []
     if "type" in frame.properties and np.asarray(frame.properties["type"]).ndim == 1:
         values = np.asarray(frame.properties["type"])
-        columns.append(("type", values, "S" if values.dtype.kind in "USO" else "I" if values.dtype.kind in "iub" else "R"))
+        columns.append(("type", values, _kind(values)))
     names = np.unique(frame.species)
     if all(name in atomic_numbers and name != "X" for name in names):
         return frame.species, columns

@@ -239,9 +239,11 @@ def _feed(h, value: Any) -> None:
         array = np.ascontiguousarray(value)
         h.update(f"a{array.dtype.str}{array.shape}".encode() + array.tobytes())
     elif type(value).__module__.startswith("torch"):
+        import torch
+
         array = value.detach().cpu().contiguous()
         h.update(f"t{array.dtype}{tuple(array.shape)}".encode())
-        h.update(array.view(-1).view(dtype=_byte_dtype()).numpy().tobytes() if array.numel() else b"")
+        h.update(array.reshape(-1).view(torch.uint8).numpy().tobytes() if array.numel() else b"")
     else:
         h.update(f"o{type(value).__name__}:{value!r}".encode())
 
@@ -261,12 +263,6 @@ def tensor_bytes(tensor) -> bytes:
     if not isinstance(tensor, torch.Tensor) or tensor.dtype != torch.uint8 or tensor.dim() != 1:
         raise ValueError("expected a 1-d uint8 tensor holding a blob")
     return tensor.numpy().tobytes()
-
-
-def _byte_dtype():
-    import torch
-
-    return torch.uint8
 
 
 def _encode(payload: dict) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -13,23 +13,18 @@ from traits.api import Bool, Enum, Float, Int, Str
 from structid.errors import InputError
 from structid.frame import as_frame, completed_cell
 from structid.labels import DISPLAY, VOCABULARY, Labels
-from structid.models.compose import Denoised, NeighborAveraged
-from structid.registry import available, get_classifier, get_denoiser
+from structid.registry import available, build_pipeline, get_denoiser
 
-#: loaded models, kept between frames and between modifiers with the same settings (a model
-#: file takes 0.1-1 s to load; a trajectory has hundreds of frames)
-_CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_CACHE_SIZE = 4
+@lru_cache(maxsize=4)
+def _pipeline(**options: Any):
+    """A loaded pipeline, kept between frames and between modifiers with the same settings (a
+    model file takes seconds to load; a trajectory has hundreds of frames)."""
+    return build_pipeline(**options)
 
 
-def _cached(key: tuple, build) -> Any:
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    value = _CACHE[key] = build()
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
-    return value
+@lru_cache(maxsize=2)
+def _denoiser(model: str | None):
+    return get_denoiser(model)
 
 
 def _selected(data: DataCollection, only_selected: bool) -> np.ndarray | None:
@@ -83,26 +78,12 @@ class StructureIdentification(ModifierInterface):
 
     def classifier(self):
         """The structid classifier these settings describe (loaded once, then cached)."""
-        key = (self.method, self.model, self.min_confidence, self.neighbor_average,
-               self.denoise_steps, self.denoiser, self.scale, self.rmsd_cutoff)
-        return _cached(key, self._build)
-
-    def _build(self):
-        options: dict[str, Any] = {}
-        if self.method == "ptm":
-            options["rmsd_cutoff"] = self.rmsd_cutoff
-        trained = self.method in ("nmcnn", "less") or self.model
-        if self.model:
-            options["model"] = self.model
-        if trained and not self.neighbor_average:
-            options["min_confidence"] = self.min_confidence
-        classifier = get_classifier(self.method, **options)
-        if self.neighbor_average:
-            classifier = NeighborAveraged(classifier, self.neighbor_average, min_confidence=self.min_confidence)
-        if self.denoise_steps:
-            classifier = Denoised(get_denoiser(self.denoiser or None), classifier, self.denoise_steps,
-                                  scale=self.scale or None)
-        return classifier
+        trained = self.method in ("nmcnn", "less") or bool(self.model)
+        return _pipeline(method=self.method, model=self.model or None,
+                         min_confidence=self.min_confidence if trained or self.neighbor_average else None,
+                         neighbor_average=self.neighbor_average, denoise=self.denoise_steps,
+                         denoiser=(self.denoiser or None) if self.denoise_steps else None,
+                         scale=self.scale or None, rmsd_cutoff=self.rmsd_cutoff if self.method == "ptm" else None)
 
     def modify(self, data: DataCollection, frame: int = 0, **kwargs):
         yield f"structid: loading {self.method}"
@@ -169,7 +150,7 @@ class Denoising(ModifierInterface):
         if self.steps < 0:
             raise InputError(f"`steps` must be >= 0, got {self.steps}")
         yield "structid: loading the denoiser"
-        denoiser = _cached(("denoiser", self.model), lambda: get_denoiser(self.model or None))
+        denoiser = _denoiser(self.model or None)
         selected = _selected(data, self.only_selected)
         system = as_frame(data)
         if selected is not None:
