@@ -18,7 +18,7 @@ from structid.errors import InputError
 from structid.frame import Frame
 from structid.lattices import LATTICES, lattice
 from structid.md import store
-from structid.md.systems import CU_60GPA, EXTENSION, GLASS, SYSTEMS, System
+from structid.md.systems import CU_60GPA, EXTENSION, GLASS, REAL, SYSTEMS, System
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,9 @@ class Run:
     repeat: tuple[int, int, int]
     meta: dict = field(default_factory=dict)
     slab: Slab | None = None
+    #: a realistic sample (:data:`structid.md.samples.BUILDERS`) of about ``meta["n_atoms"]``
+    #: atoms instead of the perfect crystal; labelled from its inherent structure
+    sample: str | None = None
 
     @property
     def key(self) -> str:
@@ -189,6 +192,39 @@ def interface_runs(systems: list[System], schedule: Schedule, n_atoms: int | Non
     return runs
 
 
+#: T/Tm of each realistic sample (point defects at several temperatures)
+REAL_SAMPLES: tuple[tuple[str, float], ...] = (
+    ("slab-100", 0.5), ("slab-110", 0.5), ("slab-111", 0.5), ("slab-0001", 0.5), ("slab-10-10", 0.5),
+    ("particle", 0.4), ("vacancies", 0.3), ("vacancies", 0.9), ("interstitials", 0.6),
+    ("frenkel", 0.6), ("edge", 0.3), ("screw", 0.3), ("fault", 0.3), ("twin", 0.3),
+    ("bicrystal", 0.5), ("polycrystal", 0.5), ("superheated", 1.2),
+)
+REAL_ATOMS = 3000
+
+
+def real_runs(systems: list[System], schedule: Schedule, n_atoms: int | None, seed: int,
+              temps: tuple[float, ...] | None = None) -> list[Run]:
+    """Realistic samples (free surfaces, point defects, dislocations, faults, boundaries,
+    superheating) of every system whose lattice the sample is made for: relaxed, held at
+    T = Th * Tm for the equilibration time, one snapshot whose per-atom truth is the inherent
+    structure's (see :mod:`structid.md.truth`). ``temps`` replaces each sample's Th."""
+    from structid.md.samples import BUILDERS
+
+    runs = []
+    for system in systems:
+        for sample, th in REAL_SAMPLES:
+            if system.lattice not in BUILDERS[sample][0]:
+                continue
+            for t_h in temps or (th,):
+                t = t_h * system.tm
+                name = f"{sample}-th{t_h:.2f}"
+                runs.append(Run("real", system, name, (
+                    Stage(t, t, schedule.equilibrate, 1, lambda _: "per-atom"),
+                ), run_seed(seed, "real", system.name, name), system.repeat,
+                    {"th": t_h, "sample": sample, "n_atoms": n_atoms or REAL_ATOMS}, sample=sample))
+    return runs
+
+
 RECIPES: dict[str, str] = {
     "dc3": "DC3 protocol: crystals at Th = T/Tm in {0.25, 0.5, 0.75, 1.0} and liquids "
            f"({', '.join(SYSTEMS)})",
@@ -198,6 +234,9 @@ RECIPES: dict[str, str] = {
     "interface": "crystal/amorphous slab interfaces, crystal tethered at 0.5 Tm, slab at 1.5 Tm "
                  "(any DC3 system; default al, fe, mg, si, nacl)",
     "extension": "a crystal no shipped model knows, at Th = 0.1, 0.25, 0.5 (graphite, AIREBO)",
+    "real": "realistic samples with inherent-structure truth: slabs, nanoparticles, point "
+            "defects, dislocations, faults, twins, bicrystals, polycrystals, superheating "
+            f"({', '.join(REAL)})",
 }
 
 
@@ -238,6 +277,9 @@ def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...]
     if recipe == "extension":
         chosen = [get_system(n, EXTENSION) for n in systems] if systems else list(EXTENSION.values())
         return dc3_runs(chosen, temps or (0.1, 0.25, 0.5), (), schedule, n_atoms, seed, recipe="extension")
+    if recipe == "real":
+        chosen = [get_system(n, REAL) for n in systems] if systems else list(REAL.values())
+        return real_runs(chosen, QUICK if quick else Schedule(equilibrate=4.0), n_atoms, seed, temps)
     raise InputError(f"unknown recipe {recipe!r}; available: {', '.join(RECIPES)}")
 
 
@@ -251,8 +293,14 @@ def distance_to_slab_faces(frame: Frame, slab: Slab) -> np.ndarray:
 
 
 def initial_frame(run: Run) -> Frame:
-    """The perfect starting crystal (random species for alloys, fixed by the run's seed)."""
+    """The perfect starting crystal (random species for alloys, fixed by the run's seed), or
+    the run's realistic sample."""
     system = run.system
+    if run.sample is not None:
+        from structid.md.samples import build
+
+        return build(run.sample, system.lattice, system.nn_distance, run.meta["n_atoms"],
+                     run.seed, system.species[0])
     species = None if system.composition else system.species
     frame = lattice(system.lattice, system.nn_distance, run.repeat, species=species)
     if system.composition:

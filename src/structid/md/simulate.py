@@ -44,11 +44,13 @@ def execute(run: Run, root: Path, threads: int | None = None,
         lmp = start_lammps(threads)
         try:
             setup_lammps(lmp, run, frame0, work)
-            for frame, info in _simulate(lmp, run, frame0, on_progress):
+            simulate = _simulate if run.sample is None else _simulate_sample
+            for frame, info in simulate(lmp, run, frame0, on_progress):
                 names = frame.properties.get("label")
                 if names is None and info["label"] is not None:
                     names = np.full(len(frame), info["label"])
-                writer.write(frame.replace(properties={}),
+                extra = {k: v for k, v in frame.properties.items() if k != "label"}
+                writer.write(frame.replace(properties=extra),
                              None if names is None else Labels.from_names(names, method="md"))
                 meta["frames"].append(info)
         except StructidError:
@@ -137,6 +139,45 @@ def _simulate(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame
         lmp.command("unfix csvr")
         if slab is not None:
             lmp.command("unfix csvr_slab")
+
+
+def _simulate_sample(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame, dict]]:
+    """A realistic sample: relaxed, held at the stage's temperature (pressure controlled along
+    the axes without vacuum), one snapshot, then minimised at fixed cell for its truth."""
+    from structid.md.truth import surface_depth, truth_labels
+
+    system = run.system
+    stage = run.stages[0]
+    dt = system.timestep
+    relax = "minimize 0.0 1.0e-8 5000 50000"
+    lmp.commands_list(["min_style cg", relax, "reset_timestep 0"])
+    open_axes = frame0.info.get("open_axes", ())
+    lmp.command(f"velocity all create {2 * stage.t_start!r} {run.seed} mom yes "
+                f"rot {'yes' if len(open_axes) == 3 else 'no'} dist gaussian")
+    pressure, pdamp = system.pressure, 1000 * dt
+    closed = [axis for k, axis in enumerate("xyz") if k not in open_axes]
+    if len(closed) == 3:
+        lmp.command(f"fix integrate all nph aniso {pressure!r} {pressure!r} {pdamp!r}")
+    elif closed:
+        lmp.command("fix integrate all nph " + " ".join(f"{a} {pressure!r} {pressure!r} {pdamp!r}" for a in closed))
+    else:
+        lmp.command("fix integrate all nve")
+    lmp.command(f"fix csvr all temp/csvr {stage.t_start!r} {stage.t_stop!r} {100 * dt!r} {run.seed}")
+    n_steps = int(round(stage.time / dt))
+    for a, b in zip(*(lambda c: (c[:-1], c[1:]))(np.linspace(0, n_steps, 5).round().astype(int))):
+        lmp.command(f"run {b - a}")
+        if on_progress:
+            on_progress(int(b - a))
+    frame, info = snapshot(lmp, frame0, n_steps, stage.t_stop, "per-atom")
+    lmp.commands_list(["unfix csvr", "unfix integrate", relax])
+    inherent, _ = snapshot(lmp, frame0, n_steps, stage.t_stop, None)
+    inherent = inherent.replace(info={**inherent.info, "source": f"inherent structure of {run.key}"})
+    names = truth_labels(inherent, system.lattice)
+    depth = surface_depth(inherent)
+    info["inherent_pe_eV"] = float(lmp.get_thermo("pe"))
+    info["truth"] = {str(k): int(v) for k, v in zip(*np.unique(names, return_counts=True))}
+    info["open_axes"] = list(open_axes)
+    yield frame.replace(properties={"label": names, "depth": depth}), info
 
 
 def _slab_labels(frame: Frame, in_slab: np.ndarray, slab: Slab, crystal: str,

@@ -145,6 +145,21 @@ GLASS: dict[str, System] = {s.name: s for s in [
 ]}
 
 
+#: Systems of the realistic-samples recipe: one per crystal family, and a second potential for
+#: Cu and Si (the wheel ships several).
+REAL: dict[str, System] = {s.name: s for s in [
+    System("cu", "Cu fcc (Mishin 2001 EAM)", "fcc", "fcc", ("Cu",), (63.546,), 2.556, 1327.0,
+           _eam("eam/alloy", "Cu_mishin1.eam.alloy", "Cu"), (8, 8, 8), "Mishin et al. 2001, Tm = 1327 K"),
+    System("cu-u3", "Cu fcc (Foiles 1986 EAM, u3)", "fcc", "fcc", ("Cu",), (63.546,), 2.556, 1340.0,
+           ("pair_style eam", "pair_coeff 1 1 {pot}/Cu_u3.eam"), (8, 8, 8),
+           "approximate; Foiles, Baskes & Daw 1986 EAM"),
+    SYSTEMS["fe"], SYSTEMS["ti"], SYSTEMS["si"],
+    System("si-sw", "Si cd (Stillinger-Weber)", "cd", "cd", ("Si",), (28.086,), 2.352, 1691.0,
+           ("pair_style sw", "pair_coeff * * {pot}/Si.sw Si"), (6, 6, 6),
+           "Broughton & Li 1987, Tm = 1691 K", timestep=0.001),
+]}
+
+
 #: Crystals that no classifier ships with: the new class of the LESS extension benchmark.
 EXTENSION: dict[str, System] = {s.name: s for s in [
     # AIREBO with its LJ term so that the layers stay bound under the barostat
@@ -157,7 +172,7 @@ EXTENSION: dict[str, System] = {s.name: s for s in [
 
 def get_system(name: str, table: dict[str, System] | None = None) -> System:
     """A system by name from ``table`` (default: every system), with a clear error."""
-    everything = {**SYSTEMS, **{s.name: s for s in CU_60GPA.values()}, **GLASS, **EXTENSION}
+    everything = {**SYSTEMS, **{s.name: s for s in CU_60GPA.values()}, **GLASS, **EXTENSION, **REAL}
     table = everything if table is None else table
     try:
         return table[name]
