@@ -118,6 +118,47 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
     return classifier
 
 
+#: the denoiser and iterations of the default pipeline
+DEFAULT_PIPELINE_DENOISER, DEFAULT_PIPELINE_ITERATIONS = "denoiser-all", 8
+
+
+def default_pipeline(model: str | None = None, sparse_share: float = 0.5) -> Classifier:
+    """The recommended pipeline (``structid classify`` without ``-m``): PTM on positions
+    denoised by ``denoiser-all`` for crystals and defects, the Neighbors Map CNN (``model``,
+    default nmcnn-metals) for liquids and for regions where the templates find (almost) no
+    crystal, such as data with missing atoms (:class:`~structid.models.compose.Hybrid`)."""
+    from structid.models.compose import Hybrid
+
+    crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS, denoiser=DEFAULT_PIPELINE_DENOISER)
+    ml = get_classifier("nmcnn", **({"model": model} if model else {}))
+    hybrid = Hybrid(crystal, ml, sparse_share=sparse_share)
+    hybrid.name = "default"
+    return hybrid
+
+
+def pipeline(spec: str) -> Classifier:
+    """The pipeline a name such as ``ptm``, ``nmcnn+avg12``, ``ptm+denoise8`` or
+    ``acna+denoise4@denoiser-dc3`` stands for (the method names compositions report); ``@``
+    names the denoiser (file or shipped model)."""
+    spec = spec.strip()
+    head, _, denoiser = spec.partition("@")
+    method, *steps = head.split("+")
+    options: dict[str, Any] = {"denoiser": denoiser or None}
+    for step in steps:
+        for key, prefix in (("denoise", "denoise"), ("neighbor_average", "avg")):
+            if step.startswith(prefix) and step[len(prefix):].isdigit():
+                options[key] = int(step[len(prefix):])
+                break
+        else:
+            raise InputError(f"pipeline {spec!r}: unknown step {step!r}; steps are denoiseN and avgN "
+                             "(e.g. ptm+denoise8, nmcnn+avg12, ptm+denoise8@denoiser-dc3)")
+    if denoiser and not options.get("denoise"):
+        raise InputError(f"pipeline {spec!r}: @{denoiser} names a denoiser, add +denoiseN")
+    return build_pipeline(method, **options)
+
+
+register("default", "structid.registry:default_pipeline",
+         "recommended: denoised PTM for crystals and defects, NM-CNN for liquids and sparse data")
 register("acna", "structid.classical:AdaptiveCNA", "adaptive common neighbor analysis (OVITO)")
 register("ptm", "structid.classical:PTM", "polyhedral template matching, all structures (OVITO)")
 register("diamond", "structid.classical:IdentifyDiamond", "cubic/hexagonal diamond (OVITO)")

@@ -8,13 +8,13 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from structid.bench import dc3
+from structid.bench import dc3, real
 from structid.bench.speed import benchmark_frame, time_methods
 from structid import runtime
 from structid.cli.common import DataDirOpt, DeviceOpt, ThreadsOpt, names, out, progress
 from structid.io.writers import AtomicFile
 from structid.md.store import data_dir as resolve_data_dir, finished_runs
-from structid.registry import get_classifier
+from structid.registry import get_classifier, pipeline
 
 app = typer.Typer(no_args_is_help=True, help="Accuracy and speed benchmarks.")
 
@@ -53,6 +53,46 @@ def bench_dc3(
         with AtomicFile(folder / name.replace("dc3_", f"{recipe}_"), force=True) as f:
             f.write(data)
     out.print(f"CSV, Markdown table and plots in {folder}", highlight=False)
+
+
+#: the pipelines `bench real` compares by default
+REAL_PIPELINES = "acna,ptm,nmcnn,less,ptm+denoise8,ptm+denoise8@denoiser-dc3"
+
+
+@app.command("real")
+def bench_real(
+    methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated methods or pipelines "
+                                         "(e.g. ptm+denoise8@denoiser-dc3, nmcnn+avg12)")] = REAL_PIPELINES,
+    systems: Annotated[Optional[str], typer.Option("--systems", "-s", help="comma-separated systems (default: all generated)")] = None,
+    data_dir: DataDirOpt = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="folder for the CSV, Markdown and PNG (default DATA/bench/real)")] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Accuracy on realistic samples (`structid md run real`) against the inherent structure:
+    per crystal class, layers below free surfaces, surface, defect and boundary atoms."""
+    runtime.configure(threads, "cpu")
+    classifiers = {name: pipeline(name) for name in names(methods) or []}
+    root = resolve_data_dir(data_dir)
+    chosen = names(systems)
+    runs = finished_runs(root, "real", chosen)
+    with progress() as bar:
+        task = bar.add_task("classifying", total=len(runs), status="")
+        rows = real.evaluate(root, classifiers, chosen,
+                             progress=lambda meta: bar.advance(task) or bar.update(task, status=meta["run"]))
+    for title, (header, body) in (("by category", real.summary_table(rows)),
+                                  ("by sample", real.sample_table(rows))):
+        table = Table(*header, title=f"accuracy (%) on realistic samples, {title}")
+        for row in body:
+            table.add_row(*row)
+        out.print(table)
+    folder = Path(out_dir) if out_dir else root / "bench" / "real"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (("real_accuracy.csv", real.to_csv(rows).encode()),
+                       ("real_accuracy.md", real.markdown(rows).encode()),
+                       ("real_accuracy.png", real.figure(rows))):
+        with AtomicFile(folder / name, force=True) as f:
+            f.write(data)
+    out.print(f"CSV, Markdown tables and plot in {folder}", highlight=False)
 
 
 @app.command("speed")

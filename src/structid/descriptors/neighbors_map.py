@@ -27,6 +27,11 @@ from structid.neighbors import NeighborList, Neighbors, grow_until, median_of_me
 #: own shells), and only atoms in unusually open places get zero pixels.
 RCUT_FACTOR = 1.05
 RCUT_QUANTILE = 95.0
+#: atoms whose N nearest neighbours have their centroid farther than this share of the N-th
+#: distance lie at a free surface (or another open place) and do not set the ball radius
+OPEN_SHIFT = 0.22
+#: ... and atoms whose N-th neighbour is farther than this multiple of the median do not either
+OPEN_REACH = 1.1
 #: the adaptive search grows its radius by this factor, at most this many times
 _GROWTH, _TRIES = 1.25, 8
 
@@ -135,8 +140,7 @@ class NeighborsMap:
         if not len(nl.distances):
             raise InputError(f"{frame.info.get('source', 'frame')}: no atom has a neighbour within "
                              f"{nl.cutoff:.2f} Å (isolated atoms); a Neighbors Map needs neighbours")
-        enough = counts >= self.size
-        d_n = nl.distances[nl.offsets[:-1][enough] + self.size - 1] if enough.any() else nl.distances
+        d_n = interior_shell_radii(nl, self.size)
         r_cut = min(RCUT_FACTOR * float(np.percentile(d_n, RCUT_QUANTILE)), nl.cutoff)
         if self.scale != "auto":
             return r_cut, 1.0 if self.scale is None else float(self.scale)
@@ -196,6 +200,28 @@ class NeighborsMap:
             _fill_maps(block, nl.offsets, nl.j, vectors, inside, weights,
                        self.size, self.gamma, self.beta, maps)
             yield block, maps
+
+
+def interior_shell_radii(nl: NeighborList, size: int) -> np.ndarray:
+    """Distance (Å) to the ``size``-th nearest neighbour of every atom inside the material:
+    atoms whose ``size`` nearest neighbours surround them (centroid within
+    :data:`OPEN_SHIFT` of that distance, and that distance within :data:`OPEN_REACH` of the
+    median). One statistic of these sets the ball radius, so
+    that a free surface does not widen every atom's ball. All atoms count when none is inside
+    (a small cluster), and all pair distances when no atom has ``size`` neighbours."""
+    enough = nl.counts() >= size
+    if not enough.any():
+        return nl.distances
+    slots = nl.offsets[:-1][enough][:, None] + np.arange(size)
+    d_n = nl.distances[slots[:, -1]]
+    shift = np.linalg.norm(nl.vectors[slots].mean(axis=1), axis=1)
+    inside = shift <= OPEN_SHIFT * d_n
+    if not inside.any():
+        return d_n
+    # atoms a layer or two below a surface still look surrounded but reach farther for their N
+    # neighbours; in bulk crystals and liquids no atom reaches past OPEN_REACH x the median
+    d_n = d_n[inside]
+    return d_n[d_n <= OPEN_REACH * np.median(d_n)]
 
 
 #: buckets of the per-row distance sort in the map kernel (~1.5 candidates per bucket)

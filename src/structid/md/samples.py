@@ -21,6 +21,7 @@ from structid.errors import InputError
 from structid.frame import Frame
 from structid.lattices import LATTICES
 from structid.neighbors import neighbor_list
+from structid.md.truth import _in_box
 from structid.polycrystal import polycrystal
 
 #: vacuum added along each open axis, Å: more than any potential's cutoff plus a margin
@@ -145,7 +146,7 @@ def voids(frame: Frame, count: int, spacing: float, rng: np.random.Generator) ->
     if count <= 0:
         return np.zeros((0, 3))
     box = frame.cell.diagonal()
-    tree = cKDTree(frame.positions % box, boxsize=box)
+    tree = cKDTree(_in_box(frame.positions, box), boxsize=box)
     candidates = rng.random((40 * len(frame), 3)) * box
     room, _ = tree.query(candidates)
     chosen: list[np.ndarray] = []

@@ -93,7 +93,7 @@ class LabelledFrame:
         return np.full(len(self.frame), self.label) if isinstance(self.label, str) else self.label
 
 
-def _per_atom_names(frame: Frame, run) -> np.ndarray:
+def per_atom_names(frame: Frame, run) -> np.ndarray:
     """The per-atom labels of an MD dump: ``StructureType`` (runs made since the ids follow
     OVITO's) or ``structure_id`` (older cached runs, read in their order)."""
     for column in (*STRUCTURE_TYPE_COLUMNS, LEGACY_COLUMN):
@@ -116,7 +116,7 @@ def labelled_frames(root: Path, recipe: str, systems: list[str] | None = None,
         for k, (frame, info) in enumerate(zip(run.frames(), meta["frames"])):
             label = info["label"]
             if label == "per-atom":
-                label = _per_atom_names(frame, run)
+                label = per_atom_names(frame, run)
             elif label is None or (labels and label not in labels):
                 continue
             if frame_indices is not None and k not in frame_indices:

@@ -32,6 +32,12 @@ def truth_labels(inherent: Frame, lattice: str) -> np.ndarray:
     return method.classify(inherent).names
 
 
+def _in_box(positions: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Positions wrapped into [0, box) (``%`` alone can round up to ``box``)."""
+    wrapped = positions % box
+    return np.where(wrapped >= box, 0.0, wrapped)
+
+
 def surface_depth(inherent: Frame) -> np.ndarray:
     """(n,) depth of every atom below a free surface in neighbour hops: 0 for surface atoms,
     1 for their neighbours, ...; :data:`NO_SURFACE` when no vacuum reaches the atom's part of
@@ -46,7 +52,7 @@ def surface_depth(inherent: Frame) -> np.ndarray:
     box = inherent.cell.diagonal().copy()
     if not np.allclose(inherent.cell, np.diag(box)):
         raise ValueError("surface_depth needs an orthorhombic cell")
-    positions = (inherent.positions - inherent.origin) % box
+    positions = _in_box(inherent.positions - inherent.origin, box)
     tree = cKDTree(positions, boxsize=box)
     steps = np.maximum(1, np.ceil(box / (_GRID * d))).astype(int)
     axes = [(np.arange(k) + 0.5) * length / k for k, length in zip(steps, box)]

@@ -13,7 +13,7 @@ import numpy as np
 
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
-from structid.labels import Classifier, Labels
+from structid.labels import CODE, CRYSTALLINE, Classifier, Labels
 from structid.models.denoiser import Denoiser
 from structid.neighbors import Neighbors, nearest_neighbors, resolve
 
@@ -88,3 +88,53 @@ class NeighborAveraged:
         probabilities = (own + self.weight * around) / (1.0 + self.weight)
         return Labels.from_probabilities(np.asarray(probabilities), labels.classes, self.min_confidence,
                                          method=self.name, extra=labels.extra)
+
+
+class Hybrid:
+    """Crystals and defects from a geometric method, liquids and sparse data from an ML model.
+
+    ``crystal`` (typically denoised PTM) decides every atom it finds in a crystal: template
+    matching on denoised positions keeps surfaces, vacancies, dislocation cores and boundaries
+    out of the crystal classes, where the ML models, trained on bulk crystals, call them
+    crystalline. An atom ``crystal`` leaves non-crystalline takes the label of ``ml``
+
+    * when ``ml`` calls it disordered (``liquid``, ``amorphous``): ``crystal`` cannot tell these
+      from defects;
+    * when ``ml`` calls it crystalline and fewer than ``sparse_share`` of its ``neighbors``
+      nearest atoms are crystalline for ``crystal``: a region with atoms missing throughout
+      (atom-probe data) or a crystal too hot for templates, not a defect inside a crystal,
+      whose surroundings are crystalline;
+
+    and stays ``other`` otherwise. ``extra["ml_label"]`` keeps the ML code of every atom.
+    """
+
+    def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.5,
+                 neighbors: int = 32) -> None:
+        if not 0 <= sparse_share <= 1:
+            raise InputError(f"sparse_share must be between 0 and 1, got {sparse_share}")
+        if neighbors < 1:
+            raise InputError(f"neighbors must be at least 1, got {neighbors}")
+        self.crystal, self.ml = crystal, ml
+        self.sparse_share, self.neighbors = sparse_share, neighbors
+        self.name = f"{getattr(crystal, 'name', 'crystal')}|{getattr(ml, 'name', 'ml')}"
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame`` (see the class doc)."""
+        frame = as_frame(frame)
+        first = self.crystal.classify(frame, neighbors=neighbors)
+        second = self.ml.classify(frame, neighbors=neighbors)
+        crystal_codes = np.array(sorted(CODE[c] for c in CRYSTALLINE))
+        is_crystal = np.isin(first.codes, crystal_codes)
+        codes = np.asarray(first.codes).copy()
+        if len(frame) and not is_crystal.all():
+            k = min(self.neighbors, max(len(frame) - 1, 1))
+            around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
+            share = is_crystal[around].mean(axis=1)
+            ml_codes = np.asarray(second.codes)
+            disordered = np.isin(ml_codes, [CODE["liquid"], CODE["amorphous"]])
+            sparse = np.isin(ml_codes, crystal_codes) & (share < self.sparse_share)
+            take = ~is_crystal & (disordered | sparse)
+            codes[take] = ml_codes[take]
+        extra = {**first.extra, "ml_label": np.asarray(second.codes, dtype=np.int16)}
+        classes = tuple(dict.fromkeys((*first.classes, *second.classes)))
+        return Labels(codes=codes.astype(np.int16), classes=classes, method=self.name, extra=extra)

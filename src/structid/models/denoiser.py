@@ -60,6 +60,11 @@ class Denoiser(Estimator):
         learning_rate: AdamW step size (cosine decay to 5 %).
         sigma_max: largest training noise, in first-shell distances.
         seed: random seed of initialisation and training.
+        open_cells: also train on open cells of each lattice (a slab with vacuum along the
+            last cell vector, and spherical clusters cut around a random point), so that free
+            surfaces are a fixed point rather than pulled inward.
+        vacancy_max: each training cell loses a random share, up to this, of its atoms
+            (vacancies), so that the neighbours of an empty site stay where the lattice has them.
     """
 
     name = "denoiser"
@@ -69,12 +74,14 @@ class Denoiser(Estimator):
 
     def __init__(self, lattices: Sequence[str] = ("fcc", "bcc", "hcp"), species: Sequence[str] | None = None,
                  features: int = 32, layers: int = 3, n_rbf: int = 8, steps: int = 3000, batch: int = 4,
-                 learning_rate: float = 2e-3, sigma_max: float = SIGMA_MAX, seed: int = 0) -> None:
+                 learning_rate: float = 2e-3, sigma_max: float = SIGMA_MAX, seed: int = 0,
+                 open_cells: bool = False, vacancy_max: float = 0.0) -> None:
         self.lattices = tuple(lattices)
         self.species = tuple(species) if species else None
         self.features, self.layers, self.n_rbf = features, layers, n_rbf
         self.steps, self.batch, self.learning_rate, self.sigma_max = steps, batch, learning_rate, sigma_max
         self.seed = seed
+        self.open_cells, self.vacancy_max = open_cells, vacancy_max
 
     @property
     def n_parameters(self) -> int:
@@ -165,8 +172,8 @@ class Denoiser(Estimator):
         for name in self.lattices:
             if name not in LATTICES:
                 raise InputError(f"unknown lattice {name!r}; known: {', '.join(LATTICES)}")
-        if self.steps < 0 or self.batch < 1 or not 0 < self.sigma_max < 0.5:
-            raise InputError("steps must be >= 0, batch >= 1 and sigma_max in (0, 0.5)")
+        if self.steps < 0 or self.batch < 1 or not 0 < self.sigma_max < 0.5 or not 0 <= self.vacancy_max < 0.5:
+            raise InputError("steps must be >= 0, batch >= 1, sigma_max in (0, 0.5) and vacancy_max in [0, 0.5)")
         net = self._build()
         steps = self.steps
         optimizer = torch.optim.AdamW(net.parameters(), lr=self.learning_rate, weight_decay=1e-5)
@@ -183,11 +190,12 @@ class Denoiser(Estimator):
             rng.bit_generator.state = state["rng"]
             first, losses = state["step"], state["losses"]
             spent = state.get("seconds", 0.0)
-        cells = _training_cells(self.lattices, self.species)
+        cells = _training_cells(self.lattices, self.species, self.open_cells, rng)
         start = time.perf_counter()
         net.train()
         for step in range(first, steps):
-            species, i, j, vectors, target = _training_batch(cells, self.batch, self.sigma_max, rng, self)
+            species, i, j, vectors, target = _training_batch(cells, self.batch, self.sigma_max, rng, self,
+                                                             self.vacancy_max)
             prediction = net(species, i, j, vectors)
             loss = ((prediction - target) ** 2).sum(dim=-1).mean()
             optimizer.zero_grad()
@@ -291,8 +299,10 @@ class _Graph:
         return out.cpu().numpy().astype(np.float64)
 
 
-def _training_cells(lattices: Sequence[str], species: tuple[str, ...] | None) -> list[Frame]:
-    """Ideal periodic cells (first-shell distance 1) of every lattice, in a few sizes."""
+def _training_cells(lattices: Sequence[str], species: tuple[str, ...] | None, open_cells: bool = False,
+                    rng: np.random.Generator | None = None) -> list[Frame]:
+    """Ideal periodic cells (first-shell distance 1) of every lattice, in a few sizes; with
+    ``open_cells`` also a slab and clusters of each (see :class:`Denoiser`)."""
     cells = []
     for name in lattices:
         spec = LATTICES[name]
@@ -308,11 +318,42 @@ def _training_cells(lattices: Sequence[str], species: tuple[str, ...] | None) ->
             if species is None:
                 frame = frame.replace(species=np.full(len(frame), "X"))
             cells.append(frame)
+        if open_cells:
+            cells += _open_cells(cells[-1], 4, rng if rng is not None else np.random.default_rng(0))
     return cells
 
 
+#: vacuum of the training slabs, in first-shell distances (more than the cutoff)
+_SLAB_VACUUM = 3.0
+
+
+def _open_cells(bulk: Frame, clusters: int, rng: np.random.Generator) -> list[Frame]:
+    """A slab of ``bulk`` (vacuum along its last cell vector) and ``clusters`` non-periodic
+    spheres of 60-400 atoms cut from it around random points: every facet and step of the
+    lattice, in first-shell distance units."""
+    cell = bulk.cell.copy()
+    normal = np.cross(cell[0], cell[1])
+    normal /= np.linalg.norm(normal)
+    cell[2] += normal * _SLAB_VACUUM
+    out = [bulk.replace(cell=cell)]
+    density = len(bulk) / bulk.volume
+    block = bulk.replace(positions=bulk.positions, cell=bulk.cell)
+    for _ in range(clusters):
+        n_atoms = rng.uniform(60, min(400, 0.8 * len(bulk)))
+        radius = (3 * n_atoms / (4 * np.pi * density)) ** (1 / 3)
+        centre = bulk.cell.sum(axis=0) / 2 + rng.uniform(-0.5, 0.5, 3)
+        delta = block.positions - centre
+        delta -= np.round(delta @ np.linalg.inv(bulk.cell)) @ bulk.cell  # nearest periodic image
+        keep = np.linalg.norm(delta, axis=1) <= radius
+        out.append(Frame(positions=delta[keep], cell=np.zeros((3, 3)), pbc=False,
+                         species=bulk.species[keep]))
+    # the first-shell estimate of a small open cell is long (surface atoms lack neighbours);
+    # training divides it out so that lengths are those of a large sample, as in inference
+    return [c.replace(info={"d_bias": nn_distance(c, SHELL)}) for c in out]
+
+
 def _training_batch(cells: list[Frame], batch: int, sigma_max: float, rng: np.random.Generator,
-                    model: Denoiser):
+                    model: Denoiser, vacancy_max: float = 0.0):
     """One batch of noisy cells: species, edges, bond vectors and targets σε in units of the
     first-shell distance estimated from the noisy cell, as in inference."""
     import torch
@@ -320,10 +361,12 @@ def _training_batch(cells: list[Frame], batch: int, sigma_max: float, rng: np.ra
     parts, offset = [], 0
     for _ in range(batch):
         cell = cells[rng.integers(len(cells))]
+        if vacancy_max > 0:
+            cell = cell.select(rng.random(len(cell)) >= rng.uniform(0.0, vacancy_max))
         sigma = rng.uniform(0.0, sigma_max)
         noise = sigma * rng.normal(size=cell.positions.shape)
         noisy = cell.replace(positions=cell.positions + noise)
-        d = nn_distance(noisy, SHELL)
+        d = nn_distance(noisy, SHELL) / cell.info.get("d_bias", 1.0)
         nl = neighbor_list(noisy, CUTOFF * d)
         parts.append((model._species_index(cell),
                       nl.i + offset, nl.j + offset, nl.vectors / d, noise / d))

@@ -71,7 +71,8 @@ def build_network(n_species: int, features: int, layers: int, n_rbf: int):
         def forward(self, species, i, j, vectors, edge_chunk: int = 1 << 30):
             """(n, 3) displacements from (m, 3) bond vectors i -> j, all in units of d."""
             r = torch.linalg.norm(vectors, dim=-1)
-            unit = vectors / r[:, None]
+            # two atoms at one position: no direction, rather than NaN for the whole frame
+            unit = vectors / r.clamp_min(1e-6)[:, None]
             envelope = torch.where(r < CUTOFF, 0.5 * (torch.cos(math.pi * r / CUTOFF) + 1.0), torch.zeros_like(r))
             width = CUTOFF / len(self.centers)
             rbf = torch.exp(-((r[:, None] - self.centers) / width) ** 2) * envelope[:, None]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from structid import runtime
 from structid.classical import PTM
 from structid.lattices import gaussian_noise, lattice
 from structid.md.store import data_dir
@@ -21,7 +22,10 @@ from structid.pretrained import FOLDER
 
 #: shipped denoisers and the lattices they learn
 LATTICE_SETS = {"denoiser-metals": ("fcc", "bcc", "hcp"),
-                "denoiser-dc3": ("fcc", "bcc", "hcp", "cd", "hd", "sc")}
+                "denoiser-dc3": ("fcc", "bcc", "hcp", "cd", "hd", "sc"),
+                "denoiser-all": ("fcc", "bcc", "hcp", "cd", "hd", "sc")}
+#: further training settings of a shipped denoiser
+OPTIONS = {"denoiser-all": {"open_cells": True, "vacancy_max": 0.04}}
 CHECK_SIGMA = 0.08
 
 
@@ -47,16 +51,19 @@ def synthetic_check(model, lattices, seed: int = 0, sigma: float = CHECK_SIGMA) 
 def build(name: str, steps: int = 6000, seed: int = 0, root: Path | None = None) -> Path:
     import torch
 
-    # batches of ~1,000 atoms: one thread trains faster than two
-    torch.set_num_threads(1)
+    # batches of ~1,000 atoms: one thread trains faster than two, for torch and for the
+    # neighbour searches (numba), which otherwise spin on a busy machine (10x slower)
+    runtime.configure(threads=1)
+    runtime.torch_ready()
     lattices = LATTICE_SETS[name]
     folder = data_dir(root) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
-    model = Denoiser(lattices=lattices, steps=steps, seed=seed)
+    options = OPTIONS.get(name, {})
+    model = Denoiser(lattices=lattices, steps=steps, seed=seed, **options)
     model.fit(checkpoint=folder / f"{name}-seed{seed}.ckpt",
               progress=lambda e: print(e, flush=True) if e["step"] % 250 == 0 else None)
     check = synthetic_check(model, lattices, seed)
-    meta = {"name": name, "lattices": list(lattices), "seed": seed, "steps": steps,
+    meta = {"name": name, "lattices": list(lattices), "seed": seed, "steps": steps, "options": options,
             "machine": platform.platform(), "synthetic": check, "parameters": model.n_parameters}
     out = model.save(FOLDER / f"{name}.pt", metadata=meta)
     write_card(model, meta, FOLDER / f"{name}.md")

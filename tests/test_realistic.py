@@ -1,0 +1,193 @@
+"""Realistic samples: their geometry, their inherent-structure truth, the benchmark on them, and
+the methods that have to hold on them (surface-proof Neighbors Map ball, open-cell denoiser
+training, the default hybrid pipeline)."""
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from structid.bench import real
+from structid.classical import PTM, AdaptiveCNA
+from structid.descriptors.neighbors_map import NeighborsMap
+from structid.errors import InputError
+from structid.io.readers import open_trajectory
+from structid.labels import CODE, Labels
+from structid.lattices import gaussian_noise, lattice, remove_atoms
+from structid.md import samples
+from structid.md.recipes import plan
+from structid.md.simulate import execute
+from structid.md.truth import NO_SURFACE, surface_depth
+from structid.models.compose import Hybrid
+from structid.registry import pipeline
+
+D = 2.556  # Cu
+
+
+def acna(frame):
+    return AdaptiveCNA().classify(frame).names
+
+
+def test_slab_has_two_free_surfaces_one_layer_each():
+    frame = samples.build("slab-111", "fcc", D, 1500, symbol="Cu")
+    assert frame.info["open_axes"] == (2,)
+    names, depth = acna(frame), surface_depth(frame)
+    z = np.round(frame.positions[:, 2] / (D * np.sqrt(2 / 3))).astype(int)
+    outer = (z == z.min()) | (z == z.max())
+    assert np.array_equal(depth == 0, outer)  # exactly the outermost (111) layers
+    assert np.all(names[outer] == "other") and np.all(names[~outer] == "fcc")
+    assert set(depth[~outer]) == set(range(1, depth.max() + 1))
+
+
+def test_bulk_has_no_surface_and_particle_is_round():
+    assert np.all(surface_depth(samples.build("superheated", "bcc", 2.48, 500)) == NO_SURFACE)
+    particle = samples.build("particle", "fcc", D, 2000)
+    centre = particle.positions.mean(axis=0)
+    r = np.linalg.norm(particle.positions - centre, axis=1)
+    depth = surface_depth(particle)
+    assert r[depth == 0].min() > 0.7 * r.max()  # surface atoms are on the outside only
+    assert np.all(depth[r < 0.5 * r.max()] >= 2)
+
+
+@pytest.mark.parametrize("kind", ["vacancies", "interstitials", "frenkel"])
+def test_point_defects_change_the_atom_count_as_named(kind):
+    perfect = samples.build("superheated", "fcc", D, 2000)
+    frame = samples.build(kind, "fcc", D, 2000, seed=1)
+    change = {"vacancies": -round(0.01 * len(perfect)), "interstitials": round(0.005 * len(perfect)),
+              "frenkel": 0}[kind]
+    assert len(frame) - len(perfect) == change
+    assert np.mean(acna(frame) == "fcc") > 0.8
+
+
+@pytest.mark.parametrize("lattice_name, kind", [("fcc", "edge"), ("fcc", "screw"), ("bcc", "edge"), ("bcc", "screw")])
+def test_dislocation_disorder_is_at_the_core_and_the_surfaces(lattice_name, kind):
+    d = D if lattice_name == "fcc" else 2.48
+    frame = samples.build(kind, lattice_name, d, 2500)
+    names, depth = acna(frame), surface_depth(frame)
+    core = frame.cell.diagonal()[:2] / 2
+    r = np.linalg.norm(frame.positions[:, :2] - core, axis=1)
+    defect = (names != lattice_name) & (depth >= 3)
+    assert defect.any()  # the elastic field made a core, not a perfect crystal
+    assert r[defect].max() < 4.5 * d  # ... and nothing else is disordered inside
+    assert np.mean(names[(depth >= 3) & (r > 5 * d)] == lattice_name) == 1.0
+
+
+def test_stacking_fault_and_twin_layers():
+    fault = acna(samples.stacking("ABCABCABCABABCABCABC", D, 2000))
+    assert np.isclose(np.mean(fault == "hcp"), 2 / 20) and np.mean(fault == "fcc") == pytest.approx(18 / 20)
+    twin = acna(samples.stacking("ABCABCACBACB", D, 1200))
+    assert np.isclose(np.mean(twin == "hcp"), 2 / 12)
+    with pytest.raises(InputError, match="no two neighbours alike"):
+        samples.stacking("ABCA", D, 100)
+
+
+def test_bicrystal_boundaries_are_planes():
+    frame = samples.build("bicrystal", "fcc", D, 3000)
+    names = acna(frame)
+    lz = frame.cell[2, 2]
+    z = frame.positions[:, 2] % lz
+    gap = np.minimum.reduce([z, np.abs(z - lz / 2), lz - z])
+    assert np.all(names[gap > 3 * D] == "fcc")
+    assert np.mean(names[gap < 0.5 * D] == "fcc") < 0.5
+
+
+def test_builders_refuse_lattices_they_are_not_made_for():
+    with pytest.raises(InputError, match="made for fcc, bcc"):
+        samples.build("edge", "hcp", 2.9, 1000)
+    with pytest.raises(InputError, match="unknown sample"):
+        samples.build("crack", "fcc", D, 1000)
+
+
+@pytest.fixture(scope="module")
+def quick_real(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    runs = [r for r in plan("real", ["cu"], quick=True) if r.name in ("vacancies-th0.30", "slab-111-th0.50")]
+    for run in runs:
+        execute(run, root, threads=1)
+    return root, runs
+
+
+def test_real_runs_carry_inherent_truth_and_depth(quick_real):
+    root, runs = quick_real
+    for run in runs:
+        frame = next(iter(open_trajectory(run.paths(root)[0])))
+        truth = frame.properties["StructureType"]
+        depth = frame.properties["depth"]
+        assert set(np.unique(truth)) <= {CODE["fcc"], CODE["other"]}
+        if run.sample == "vacancies":
+            assert np.all(depth == NO_SURFACE)
+            assert 0 < np.mean(truth == CODE["other"]) < 0.3  # the neighbours of the vacancies
+        else:
+            assert np.all(truth[depth == 0] == CODE["other"]) and np.all(truth[depth >= 2] == CODE["fcc"])
+
+
+def test_bench_real_categories_and_cli(quick_real, tmp_path):
+    root, _ = quick_real
+    rows = real.evaluate(root, {"acna": AdaptiveCNA()})
+    assert {r.category for r in rows} >= {"fcc", "layer 2", "surface", "defect"}
+    header, body = real.summary_table(rows)
+    assert header[0] == "method" and body[0][0] == "acna"
+    result = run_cli("bench", "real", "-m", "acna,ptm+denoise2", "--data-dir", root, "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir()} >= {"real_accuracy.csv", "real_accuracy.md", "real_accuracy.png"}
+
+
+def test_correct_means_right_crystal_or_no_crystal():
+    truth = np.array(["fcc", "fcc", "other", "other", "other"])
+    codes = np.array([CODE["fcc"], CODE["hcp"], CODE["other"], CODE["liquid"], CODE["bcc"]])
+    assert real.correct(truth, codes).tolist() == [True, False, True, True, False]
+
+
+def test_pipeline_names():
+    assert pipeline("ptm").name == "ptm"
+    assert pipeline("ptm+denoise4@denoiser-dc3").name == "ptm+denoise4"
+    assert pipeline("nmcnn+avg12").name == "nmcnn+avg12"
+    for bad, message in (("ptm+blur3", "unknown step 'blur3'"), ("ptm@denoiser-dc3", "add \\+denoiseN"),
+                         ("nope", "unknown method")):
+        with pytest.raises(InputError, match=message):
+            pipeline(bad)
+
+
+def test_neighbors_map_ball_ignores_free_surfaces(rng):
+    bulk = gaussian_noise(lattice("fcc", D, 7), 0.04 * D, rng)
+    slab = samples.with_vacuum(bulk, (2,))
+    particle = gaussian_noise(samples.build("particle", "fcc", D, 1500), 0.04 * D, rng)
+    nm = NeighborsMap(scale="auto")
+    r_bulk, r_slab, r_particle = (nm.ball(f, nm.find_neighbors(f))[0] for f in (bulk, slab, particle))
+    # the 95th percentile over all atoms gave +8 % (slab) and +20 % (particle)
+    assert r_slab == pytest.approx(r_bulk, rel=0.03) and r_particle == pytest.approx(r_bulk, rel=0.04)
+
+
+class _Fixed:
+    """A classifier that returns given codes (the composition's logic under test)."""
+
+    def __init__(self, codes):
+        self.codes, self.name = np.asarray(codes, dtype=np.int16), "fixed"
+
+    def classify(self, frame, neighbors=None):
+        return Labels(codes=self.codes, classes=("other", "fcc", "bcc", "liquid"), method=self.name)
+
+
+def test_hybrid_takes_ml_labels_only_for_disorder_and_sparse_regions():
+    frame = lattice("fcc", D, 5)  # 500 atoms
+    n = len(frame)
+    crystal = np.full(n, CODE["fcc"])
+    crystal[:5] = CODE["other"]  # a few defect atoms inside a crystal
+    ml = np.full(n, CODE["bcc"])
+    ml[:2] = CODE["liquid"]
+    labels = Hybrid(_Fixed(crystal), _Fixed(ml)).classify(frame)
+    assert labels.codes[:2].tolist() == [CODE["liquid"]] * 2  # disordered for the ML model
+    assert labels.codes[2:5].tolist() == [CODE["other"]] * 3  # defects stay defects
+    assert np.all(labels.codes[5:] == CODE["fcc"])
+    sparse = Hybrid(_Fixed(np.full(n, CODE["other"])), _Fixed(ml)).classify(frame)
+    assert np.array_equal(sparse.codes, ml)  # nothing crystalline around: the ML model decides
+    assert np.array_equal(labels.extra["ml_label"], ml)
+
+
+def test_default_pipeline_on_missing_atoms_and_surfaces(rng):
+    default = pipeline("default")
+    sparse = remove_atoms(gaussian_noise(lattice("fcc", D, 7), 0.03 * D, rng), 0.5, rng)
+    assert np.mean(default.classify(sparse).names == "fcc") > 0.95
+    slab = samples.build("slab-100", "fcc", D, 1500)
+    names, depth = default.classify(slab).names, surface_depth(slab)
+    assert np.all(names[depth >= 1] == "fcc") and np.all(names[depth == 0] == "other")
+    assert np.mean(PTM().classify(slab).names[depth == 0] == "other") == 1.0
