@@ -167,7 +167,7 @@ class _Fixed:
         return Labels(codes=self.codes, classes=("other", "fcc", "bcc", "liquid"), method=self.name)
 
 
-def test_hybrid_takes_ml_labels_only_for_disorder_and_sparse_regions():
+def test_hybrid_takes_ml_labels_only_where_the_templates_find_no_crystal_around():
     frame = lattice("fcc", D, 5)  # 500 atoms
     n = len(frame)
     crystal = np.full(n, CODE["fcc"])
@@ -175,12 +175,11 @@ def test_hybrid_takes_ml_labels_only_for_disorder_and_sparse_regions():
     ml = np.full(n, CODE["bcc"])
     ml[:2] = CODE["liquid"]
     labels = Hybrid(_Fixed(crystal), _Fixed(ml)).classify(frame)
-    assert labels.codes[:2].tolist() == [CODE["liquid"]] * 2  # disordered for the ML model
-    assert labels.codes[2:5].tolist() == [CODE["other"]] * 3  # defects stay defects
+    assert labels.codes[:5].tolist() == [CODE["other"]] * 5  # defects stay defects
     assert np.all(labels.codes[5:] == CODE["fcc"])
+    assert np.array_equal(labels.extra["ml_label"], ml)
     sparse = Hybrid(_Fixed(np.full(n, CODE["other"])), _Fixed(ml)).classify(frame)
     assert np.array_equal(sparse.codes, ml)  # nothing crystalline around: the ML model decides
-    assert np.array_equal(labels.extra["ml_label"], ml)
 
 
 def test_default_pipeline_on_missing_atoms_and_surfaces(rng):

@@ -15,7 +15,7 @@ import numpy as np
 from structid.errors import InputError
 from structid.frame import Frame, as_frame, completed_cell
 from structid.labels import CODE, Labels
-from structid.neighbors import Neighbors, nearest_neighbors, resolve
+from structid.neighbors import Neighbors, nearest_neighbors, refuse_coincident, resolve
 
 if TYPE_CHECKING:
     from ovito.data import DataCollection
@@ -52,6 +52,7 @@ def _check_frame(frame: Frame, method: str) -> None:
     where = frame.info.get("source", "frame")
     if len(frame) == 0:
         raise InputError(f"{where}: the frame has no atoms")
+    refuse_coincident(frame)
     need = _MIN_ATOMS[method]
     if not frame.pbc.any() and len(frame) < need:
         raise InputError(

@@ -151,7 +151,7 @@ class Labels:
     def from_probabilities(cls, probabilities: np.ndarray, classes: tuple[str, ...] | list[str],
                            min_confidence: float = 0.0, **kwargs) -> Labels:
         """Labels of the most likely class of every atom; ``unknown`` where the top probability
-        is below ``min_confidence``. ``probabilities``: (n, len(classes)), columns in the order
+        is below ``min_confidence``; ``other`` where every probability is 0. ``probabilities``: (n, len(classes)), columns in the order
         of ``classes``."""
         if not 0 <= min_confidence <= 1:
             raise InputError(f"min_confidence must be between 0 and 1, got {min_confidence}")
@@ -161,6 +161,9 @@ class Labels:
         codes = table[p.argmax(axis=1)] if len(p) else np.zeros(0, np.int16)
         if min_confidence > 0 and len(p):
             codes = np.where(p.max(axis=1) < min_confidence, CODE["unknown"], codes)
+        if len(p):
+            # a model gives an atom no probability at all when it cannot see a neighbourhood
+            codes = np.where(p.max(axis=1) > 0, codes, CODE["other"]).astype(np.int16)
         return cls(codes=codes, classes=classes, probabilities=p, **kwargs)
 
     def __len__(self) -> int:

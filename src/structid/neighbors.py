@@ -232,6 +232,37 @@ def nn_distance(frame: Frame, k: int = 1, neighbors: Neighbors = None) -> float:
     return median_of_means(nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).distances)
 
 
+def coincident_atoms(frame: Frame, tolerance: float = 1e-6) -> tuple[int, int] | None:
+    """Two atoms of ``frame`` at the same wrapped position (within ``tolerance`` Å, up to
+    rounding), or None. A sort, not a neighbour search: cheap enough for every classifier."""
+    if len(frame) < 2:
+        return None
+    positions = frame.wrapped().positions if frame.pbc.any() else frame.positions
+    keys = np.round(positions / tolerance).astype(np.int64) if tolerance > 0 else positions
+    order = np.lexsort(keys.T)
+    same = np.all(keys[order[1:]] == keys[order[:-1]], axis=1)
+    if not same.any():
+        return None
+    k = int(np.argmax(same))
+    a, b = sorted((int(order[k]), int(order[k + 1])))
+    return a, b
+
+
+def coincident_error(frame: Frame, a: int, b: int) -> InputError:
+    """The one-line error for atoms ``a`` and ``b`` of ``frame`` sitting at one position."""
+    where = frame.info.get("source", "frame")
+    return InputError(f"{where}: atoms {a} and {b} (ids {frame.ids[a]}, {frame.ids[b]}) sit at the "
+                      "same position; remove duplicate atoms")
+
+
+def refuse_coincident(frame: Frame) -> None:
+    """Raise :func:`coincident_error` when two atoms of ``frame`` sit at one position: no
+    neighbourhood of either is defined (bond directions, templates, maps)."""
+    pair = coincident_atoms(frame)
+    if pair is not None:
+        raise coincident_error(frame, *pair)
+
+
 def median_of_means(distances: np.ndarray) -> float:
     """Median over rows of the row means of (n, k) distances: the :func:`nn_distance` statistic."""
     return float(np.median(distances.mean(axis=1)))

@@ -20,7 +20,8 @@ from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
-from structid.neighbors import NeighborList, Neighbors, grow_until, median_of_means, nn_distance, resolve
+from structid.neighbors import (NeighborList, Neighbors, coincident_error, grow_until, median_of_means,
+                                nn_distance, resolve)
 
 #: r_cut rule: this multiple of the 95th percentile, over atoms, of the distance to the N-th
 #: nearest neighbor. Most balls then hold more than N atoms (so that rows see the neighbors'
@@ -183,6 +184,9 @@ class NeighborsMap:
         is requested): fresh memory for each block costs page faults.
         """
         nl = self._neighbors(frame, neighbors)
+        if len(nl.distances) and nl.distances.min() == 0:
+            k = int(np.argmin(nl.distances))
+            raise coincident_error(frame, *sorted((int(nl.i[k]), int(nl.j[k]))))
         r_cut, scale = self.ball(frame, nl)
         weights = self.weights(frame)
         atoms = np.arange(len(frame)) if atoms is None else np.asarray(atoms, dtype=np.int64)

@@ -17,9 +17,11 @@ from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
-from structid.neighbors import Neighbors, nearest_neighbors, resolve
+from structid.neighbors import Neighbors, coincident_error, nearest_neighbors, resolve
 
 DEFAULT_L = (3, 4, 6, 8, 10, 12)
+#: no adaptive cutoff exceeds this multiple of the frame's median cutoff
+OPEN_CUTOFF = 2.0
 
 
 class Steinhardt:
@@ -65,9 +67,13 @@ class Steinhardt:
         return isinstance(other, Steinhardt) and self.params() == other.params()
 
     def cutoffs(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
-        """(n,) adaptive cutoff radius of every atom, Å."""
+        """(n,) adaptive cutoff radius of every atom, Å, at most :data:`OPEN_CUTOFF` times the
+        median over atoms."""
         nearest = nearest_neighbors(frame, self.n_nearest, neighbors=resolve(frame, neighbors))
-        return self.padding * nearest.distances.mean(axis=1)
+        r_cut = self.padding * nearest.distances.mean(axis=1)
+        # an isolated atom's own rule would reach across the frame, and every atom's pairs would be
+        # searched that far; it gets the cap, and no neighbours inside it
+        return np.minimum(r_cut, OPEN_CUTOFF * np.median(r_cut)) if len(r_cut) else r_cut
 
     def compute(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_features) float64 features (column order in the class docstring).
@@ -85,9 +91,7 @@ class Steinhardt:
         if len(i) and nl.distances[keep].min() == 0:
             # a zero bond vector has no direction: q_l would be NaN
             k = int(np.argmin(nl.distances[keep]))
-            where = frame.info.get("source", "frame")
-            raise InputError(f"{where}: atoms {i[k]} and {j[k]} (ids {frame.ids[i[k]]}, "
-                             f"{frame.ids[j[k]]}) sit at the same position; remove duplicate atoms")
+            raise coincident_error(frame, *sorted((int(i[k]), int(j[k]))))
         n, nl_ = len(frame), len(self.ls)
         out = np.zeros((n, self.n_features))
         ls = np.array(self.ls, dtype=np.int64)

@@ -96,16 +96,12 @@ class Hybrid:
     ``crystal`` (typically denoised PTM) decides every atom it finds in a crystal: template
     matching on denoised positions keeps surfaces, vacancies, dislocation cores and boundaries
     out of the crystal classes, where the ML models, trained on bulk crystals, call them
-    crystalline. An atom ``crystal`` leaves non-crystalline takes the label of ``ml``
-
-    * when ``ml`` calls it disordered (``liquid``, ``amorphous``): ``crystal`` cannot tell these
-      from defects;
-    * when ``ml`` calls it crystalline and fewer than ``sparse_share`` of its ``neighbors``
-      nearest atoms are crystalline for ``crystal``: a region with atoms missing throughout
-      (atom-probe data) or a crystal too hot for templates, not a defect inside a crystal,
-      whose surroundings are crystalline;
-
-    and stays ``other`` otherwise. ``extra["ml_label"]`` keeps the ML code of every atom.
+    crystalline. An atom ``crystal`` leaves non-crystalline takes the label of ``ml`` when fewer
+    than ``sparse_share`` of its ``neighbors`` nearest atoms are crystalline for ``crystal``: a
+    liquid or glass (which templates cannot tell from defects), a region with atoms missing
+    throughout (atom-probe data), a crystal too hot for templates. Otherwise it is a defect,
+    surface or boundary atom of a crystal, whose surroundings are crystalline, and stays
+    ``other``. ``extra["ml_label"]`` keeps the ML code of every atom.
     """
 
     def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.5,
@@ -130,11 +126,8 @@ class Hybrid:
             k = min(self.neighbors, max(len(frame) - 1, 1))
             around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
             share = is_crystal[around].mean(axis=1)
-            ml_codes = np.asarray(second.codes)
-            disordered = np.isin(ml_codes, [CODE["liquid"], CODE["amorphous"]])
-            sparse = np.isin(ml_codes, crystal_codes) & (share < self.sparse_share)
-            take = ~is_crystal & (disordered | sparse)
-            codes[take] = ml_codes[take]
+            take = ~is_crystal & (share < self.sparse_share)
+            codes[take] = np.asarray(second.codes)[take]
         extra = {**first.extra, "ml_label": np.asarray(second.codes, dtype=np.int16)}
         classes = tuple(dict.fromkeys((*first.classes, *second.classes)))
         return Labels(codes=codes.astype(np.int16), classes=classes, method=self.name, extra=extra)

@@ -28,12 +28,21 @@ from structid.io.writers import AtomicFile
 from structid.lattices import LATTICES, lattice
 from structid.models.base import Estimator
 from structid.models.denoiser_network import CUTOFF, build_network
-from structid.neighbors import NeighborList, Neighbors, median_of_means, neighbor_list, nn_distance, resolve
+from structid.neighbors import (NeighborList, Neighbors, median_of_means, nearest_neighbors, neighbor_list,
+                                nn_distance, refuse_coincident, resolve)
 
 #: Lindemann-like largest training noise, in first-shell distances
 SIGMA_MAX = 0.13
 #: neighbours whose mean distance is the first-shell distance d
 SHELL = 4
+#: the first-shell estimate is capped at this multiple of the median nearest-neighbour
+#: distance: atoms without 4 neighbours nearby (a few atoms in a huge box, sparse data) would
+#: otherwise set a scale of the box's size
+SCALE_CAP = 1.5
+#: largest move of one atom in one step, and in all steps together, in first-shell distances
+#: (of the input): above what thermal noise needs (sigma_max per coordinate), so only an input
+#: unlike any lattice is held back, and no atom ends far from where it was
+MAX_STEP, MAX_TOTAL = 0.5, 1.0
 
 
 @dataclass
@@ -114,7 +123,7 @@ class Denoiser(Estimator):
         """(n, 3) Δθ(r) in Å (one network evaluation)."""
         self.check_fitted()
         frame = as_frame(frame)
-        d = scale or nn_distance(frame, SHELL)
+        d = scale or first_shell_distance(frame)
         return _Graph(frame).step(self, frame.positions, d) * d
 
     def denoise(self, frame: Frame, iterations: int = 8, tolerance: float = 1e-3,
@@ -139,8 +148,10 @@ class Denoiser(Estimator):
             raise InputError(f"the tolerance must be a number >= 0, got {tolerance}")
         if scale is not None and not scale > 0:
             raise InputError(f"first-shell distance must be positive, got {scale}")
+        refuse_coincident(frame)
         given = resolve(frame, neighbors)
-        d = float(scale) if scale else nn_distance(frame, SHELL, neighbors=given)
+        d = float(scale) if scale else first_shell_distance(frame, given)
+        reach = MAX_TOTAL * d
         positions = frame.positions.copy()
         graph = _Graph(frame, initial=given)
         trajectory = [frame] if save_trajectory else None
@@ -148,10 +159,11 @@ class Denoiser(Estimator):
         for k in range(iterations):
             graph.refresh(positions, d)
             if k and not scale:
-                d = graph.first_shell_distance(positions) or nn_distance(frame.replace(positions=positions), SHELL)
+                d = graph.first_shell_distance(positions) or first_shell_distance(frame.replace(positions=positions))
+                d = min(d, SCALE_CAP * reach / MAX_TOTAL)  # an expanding input must not grow its unit
                 graph.refresh(positions, d)
-            delta = graph.step(self, positions, d, edge_chunk) * d
-            positions = positions - delta
+            delta = _capped(graph.step(self, positions, d, edge_chunk) * d, MAX_STEP * d)
+            positions = frame.positions + _capped(positions - delta - frame.positions, reach)
             steps.append(float(np.sqrt((delta ** 2).sum(axis=1)).max()) if len(delta) else 0.0)
             if trajectory is not None:
                 trajectory.append(frame.replace(positions=positions.copy()).wrapped())
@@ -244,6 +256,28 @@ class Denoiser(Estimator):
         return payload
 
 
+def _capped(vectors: np.ndarray, length: float) -> np.ndarray:
+    """(n, 3) ``vectors`` shortened to at most ``length``."""
+    norms = np.sqrt((vectors ** 2).sum(axis=1))
+    far = norms > length
+    if far.any():
+        vectors = vectors.copy()
+        vectors[far] *= (length / norms[far])[:, None]
+    return vectors
+
+
+def first_shell_distance(frame: Frame, neighbors: Neighbors = None) -> float:
+    """The length unit of the denoiser, Å: :func:`~structid.neighbors.nn_distance` over the 4
+    nearest neighbours, capped at :data:`SCALE_CAP` times the median nearest-neighbour
+    distance."""
+    if len(frame) < 2:
+        raise InputError(f"{frame.info.get('source', 'frame')}: {len(frame)} atom(s); a denoiser "
+                         "needs neighbours")
+    k = min(SHELL, len(frame) - 1) if not frame.pbc.any() else SHELL
+    distances = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).distances
+    return min(median_of_means(distances), SCALE_CAP * float(np.median(distances[:, 0])))
+
+
 class _Graph:
     """A neighbour list at (cutoff + skin) d, reused across denoising iterations and rebuilt
     only when it may miss a pair within the cutoff at the current positions and scale."""
@@ -281,7 +315,8 @@ class _Graph:
         fewer than 4 neighbours in it."""
         r = np.sqrt(((positions[self.j] + self.offset - positions[self.i]) ** 2).sum(axis=1))
         padded = np.where(self.slots >= 0, r[self.slots], np.inf)
-        d = median_of_means(np.partition(padded, SHELL - 1, axis=1)[:, :SHELL])
+        shell = np.partition(padded, SHELL - 1, axis=1)[:, :SHELL]
+        d = min(median_of_means(shell), SCALE_CAP * float(np.median(shell.min(axis=1))))
         return d if np.isfinite(d) else None
 
     def step(self, model: Denoiser, positions: np.ndarray, d: float,
@@ -296,7 +331,10 @@ class _Graph:
         net = model.net_ if where == "cpu" else model.net_.to(where)
         with torch.no_grad():
             out = net(*(torch.from_numpy(a).to(where) for a in inputs), edge_chunk)
-        return out.cpu().numpy().astype(np.float64)
+        out = out.cpu().numpy().astype(np.float64)
+        # a configuration far from every lattice can overflow the activations: those atoms stay
+        out[~np.isfinite(out).all(axis=1)] = 0.0
+        return out
 
 
 def _training_cells(lattices: Sequence[str], species: tuple[str, ...] | None, open_cells: bool = False,

@@ -222,7 +222,10 @@ class LESS(ProbabilisticClassifier):
         """(n, n_classes) float32 probabilities of every atom of ``frame``."""
         self.check_fitted()
         frame = as_frame(frame)
-        return self.predict_proba_descriptors(self.descriptor.compute(frame, neighbors)).astype(np.float32)
+        x = self.descriptor.compute(frame, neighbors)
+        p = self.predict_proba_descriptors(x).astype(np.float32)
+        p[~x.any(axis=1)] = 0.0  # no neighbour within the cutoff: no class (labelled other)
+        return p
 
     # -- files: scikit-learn models as a skops blob, LightGBM as its text model -------------
 

@@ -28,6 +28,9 @@ from structid.neighbors import NeighborList, Neighbors
 PREDICT_BATCH = 64
 #: atoms whose maps are held in memory at once (4 kB each at N = 32)
 CHUNK = 32768
+#: an atom with fewer neighbours in its ball than this share of N is isolated (no class); the
+#: ball is sized for N, so even with half of the atoms missing it holds ~N
+MIN_BALL_SHARE = 0.25
 
 
 #: the paper's five convolutions, varied only in where the max-pool sits and which of the
@@ -231,14 +234,21 @@ class NMCNN(ProbabilisticClassifier):
 
     def predict_proba(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_classes) probabilities of every atom; maps are made and classified
-        :data:`CHUNK` atoms at a time."""
+        :data:`CHUNK` atoms at a time. Atoms with fewer than :data:`MIN_BALL_SHARE` x N
+        neighbours in their ball (isolated) get no probability (zeros), which labels them ``other``."""
         self.check_fitted()
         frame = as_frame(frame)
         probabilities = np.zeros((len(frame), len(self.classes_)), dtype=np.float32)
         if len(frame) == 0:
             return probabilities
+        # with lengths in neighbour distances, row 0 counts the neighbours within 3 of them (a
+        # ball of a few atoms in a huge box reaches their distant images)
+        floor = 3.0 ** -self.descriptor.gamma if self.descriptor.scale == "auto" else np.finfo(np.float32).tiny
         for atoms, maps in self.descriptor.iter_chunks(frame, chunk=CHUNK, reuse=True, neighbors=neighbors):
+            # row 0 holds one pixel per neighbour in the ball
+            alone = np.count_nonzero(maps[:, 0, 0, :] >= floor, axis=1) < MIN_BALL_SHARE * maps.shape[-1]
             probabilities[atoms] = self.predict_proba_descriptors(maps)
+            probabilities[atoms[alone]] = 0.0  # no neighbourhood to classify: labelled other
         return probabilities
 
     # -- files -------------------------------------------------------------------------------
