@@ -62,15 +62,16 @@ frame = gaussian_noise(lattice("fcc", 2.55, 4, species="Cu"), 0.1, 0)
 for name in available():
     labels = get_classifier(name).classify(frame)
     print(name, labels.counts())
-for name in ("denoiser-metals", "denoiser-dc3"):
+for name in ("denoiser-metals", "denoiser-dc3", "denoiser-all"):
     print(name, Denoised(get_denoiser(name), get_classifier("acna"), 4).classify(frame).counts())
 """
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     result = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     counts = {name: ast.literal_eval(text) for name, text in (line.split(" ", 1) for line in result.stdout.splitlines())}
-    assert set(counts) >= {"acna", "ptm", "diamond", "nmcnn", "less", "denoiser-metals", "denoiser-dc3"}
-    for name in ("acna", "ptm", "nmcnn", "less", "denoiser-metals", "denoiser-dc3"):
+    assert set(counts) >= {"acna", "ptm", "diamond", "nmcnn", "less", "default", "denoiser-metals",
+                           "denoiser-dc3", "denoiser-all"}
+    for name in ("acna", "ptm", "nmcnn", "less", "default", "denoiser-metals", "denoiser-dc3", "denoiser-all"):
         assert counts[name].get("fcc", 0) >= 0.9 * 256, (name, counts[name])
     cli = subprocess.run([str(venv / "bin" / "structid"), "methods"], capture_output=True, text=True, env=env)
     assert cli.returncode == 0 and "nmcnn" in cli.stdout

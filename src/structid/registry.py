@@ -35,7 +35,7 @@ class Method:
 
 _METHODS: dict[str, Method] = {}
 #: the denoiser ``--denoise`` uses unless told otherwise
-DEFAULT_DENOISER = "denoiser-metals"
+DEFAULT_DENOISER = "denoiser-all"
 
 
 def register(name: str, target: str, description: str, default_model: str | None = None) -> None:
@@ -118,18 +118,18 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
     return classifier
 
 
-#: the denoiser and iterations of the default pipeline
-DEFAULT_PIPELINE_DENOISER, DEFAULT_PIPELINE_ITERATIONS = "denoiser-all", 8
+#: denoising iterations of the default pipeline (with the default denoiser)
+DEFAULT_PIPELINE_ITERATIONS = 8
 
 
-def default_pipeline(model: str | None = None, sparse_share: float = 0.5) -> Classifier:
+def default_pipeline(model: str | None = None, sparse_share: float = 0.4) -> Classifier:
     """The recommended pipeline (``structid classify`` without ``-m``): PTM on positions
     denoised by ``denoiser-all`` for crystals and defects, the Neighbors Map CNN (``model``,
     default nmcnn-metals) for liquids and for regions where the templates find (almost) no
     crystal, such as data with missing atoms (:class:`~structid.models.compose.Hybrid`)."""
     from structid.models.compose import Hybrid
 
-    crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS, denoiser=DEFAULT_PIPELINE_DENOISER)
+    crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS)
     ml = get_classifier("nmcnn", **({"model": model} if model else {}))
     hybrid = Hybrid(crystal, ml, sparse_share=sparse_share)
     hybrid.name = "default"

@@ -56,7 +56,8 @@ def bench_dc3(
 
 
 #: the pipelines `bench real` compares by default
-REAL_PIPELINES = "acna,ptm,nmcnn,less,ptm+denoise8,ptm+denoise8@denoiser-dc3"
+REAL_PIPELINES = ("default,acna,ptm,nmcnn,less,ptm+denoise8@denoiser-metals,ptm+denoise8@denoiser-dc3,"
+                  "ptm+denoise8@denoiser-all")
 
 
 @app.command("real")
@@ -99,7 +100,7 @@ def bench_real(
 def bench_speed(
     methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated registered methods")] = "ptm,acna,diamond",
     repeats: Annotated[int, typer.Option(help="timed repetitions (the best counts)")] = 3,
-    denoise: Annotated[int, typer.Option(help="also time this many denoising steps (denoiser-metals; 0: off)")] = 0,
+    denoise: Annotated[int, typer.Option(help="also time this many denoising steps (the default denoiser; 0: off)")] = 0,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
 ) -> None:

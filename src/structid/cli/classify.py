@@ -24,7 +24,7 @@ from structid.registry import build_pipeline, get_denoiser
 
 def classify(
     file: Annotated[str, typer.Argument(help="structure file or trajectory")],
-    method: Annotated[str, typer.Option("--method", "-m", help="acna, ptm, diamond, ... (see `structid methods`)")] = "ptm",
+    method: Annotated[str, typer.Option("--method", "-m", help="default (recommended), acna, ptm, diamond, nmcnn, less (see `structid methods`)")] = "default",
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="labelled output (.extxyz or .lammpstrj[.gz]); default beside the input")] = None,
     summary_json: Annotated[Optional[str], typer.Option("--summary-json", help="write counts and fractions (per frame and total) as JSON")] = None,
     fractions_csv: Annotated[Optional[str], typer.Option("--fractions-csv", help="write the fraction of each structure per frame as CSV")] = None,
@@ -34,7 +34,7 @@ def classify(
     min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", help="ML methods: label atoms below this top probability `unknown`")] = None,
     neighbor_average: Annotated[int, typer.Option("--neighbor-average", help="ML methods: average each atom's probabilities with those of its N nearest neighbours (0: off; 12 is the measured setting)")] = 0,
     denoise: Annotated[int, typer.Option("--denoise", help="denoise with this many iterations first (0: off)")] = 0,
-    denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="denoiser file or shipped name, e.g. denoiser-dc3 (default: denoiser-metals)")] = None,
+    denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="denoiser file or shipped name, e.g. denoiser-dc3 (default: denoiser-all)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
     format: FormatOpt = None,
     types: TypesOpt = None,
@@ -121,7 +121,7 @@ def denoise(
     iterations: Annotated[int, typer.Option(help="at most this many steps r <- r - D(r)")] = 8,
     tolerance: Annotated[float, typer.Option(help="stop when the largest step is below this (first-shell distances)")] = 1e-3,
     scale: Annotated[Optional[float], typer.Option("--scale", help="first-shell distance in Å (default: estimated per frame)")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="denoiser file or shipped name, e.g. denoiser-dc3 (default: denoiser-metals)")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="denoiser file or shipped name, e.g. denoiser-dc3 (default: denoiser-all)")] = None,
     save_trajectory: Annotated[bool, typer.Option("--save-trajectory", help="write every iteration of the first frame as a trajectory")] = False,
     force: Annotated[bool, typer.Option("--force", help="replace an existing output file")] = False,
     format: FormatOpt = None,

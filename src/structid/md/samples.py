@@ -292,8 +292,9 @@ BUILDERS: dict[str, tuple[tuple[str, ...], Callable[..., Frame]]] = {
         "ABCABCABCABABCABCABC" if lat == "fcc" else "ABABABABABCACACACAC", d, n, sym)),
     "twin": (("fcc",), lambda lat, d, n, seed, sym: stacking("ABCABCABCABCACBACBACBACB", d, n, sym)),
     "bicrystal": (_CUBIC, lambda lat, d, n, seed, sym: bicrystal(lat, d, n, sym)),
+    # grains of ~1,500 atoms (~35 Å across): smaller ones are mostly boundary after annealing
     "polycrystal": (("fcc", "bcc", "hcp", "cd"),
-                    lambda lat, d, n, seed, sym: voronoi(lat, d, n, seed=seed, symbol=sym)),
+                    lambda lat, d, n, seed, sym: voronoi(lat, d, 2 * n, grains=4, seed=seed, symbol=sym)),
     "superheated": (("fcc", "bcc", "hcp", "cd"), lambda lat, d, n, seed, sym: bulk(lat, d, n, sym)),
 }
 

@@ -101,11 +101,14 @@ class Hybrid:
     liquid or glass (which templates cannot tell from defects), a region with atoms missing
     throughout (atom-probe data), a crystal too hot for templates. Otherwise it is a defect,
     surface or boundary atom of a crystal, whose surroundings are crystalline, and stays
-    ``other``. ``extra["ml_label"]`` keeps the ML code of every atom.
+    ``other``. ``extra["ml_label"]`` keeps the ML code of every atom. The defaults separate
+    the two on the realistic samples and on crystals with 10-50 % of the atoms missing
+    (docs/benchmarks.md): at least half of the 64 atoms around a surface, vacancy, dislocation
+    core or boundary atom are crystalline, 5-40 % around one of a crystal with 10 % missing.
     """
 
-    def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.5,
-                 neighbors: int = 32) -> None:
+    def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.4,
+                 neighbors: int = 64) -> None:
         if not 0 <= sparse_share <= 1:
             raise InputError(f"sparse_share must be between 0 and 1, got {sparse_share}")
         if neighbors < 1:
