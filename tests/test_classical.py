@@ -54,7 +54,7 @@ def test_noise_degrades_classical_methods(rng):
 def test_classifiers_follow_the_protocol():
     for name in available():
         assert isinstance(get_classifier(name), Classifier)
-    with pytest.raises(InputError, match="unknown method 'foo'; available: acna, ptm"):
+    with pytest.raises(InputError, match="unknown method 'foo'; available: default, acna, ptm"):
         get_classifier("foo")
 
 

@@ -95,8 +95,8 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
 
     options: dict[str, Any] = {}
     if rmsd_cutoff is not None:
-        if method != "ptm":
-            raise InputError("--rmsd-cutoff applies to --method ptm only")
+        if method not in ("ptm", "default"):
+            raise InputError("--rmsd-cutoff applies to --method ptm and default only")
         options["rmsd_cutoff"] = rmsd_cutoff
     if model is not None:
         options["model"] = model
@@ -122,15 +122,17 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
 DEFAULT_PIPELINE_ITERATIONS = 8
 
 
-def default_pipeline(model: str | None = None, sparse_share: float = 0.4) -> Classifier:
-    """The recommended pipeline (``structid classify`` without ``-m``): PTM on positions
-    denoised by ``denoiser-all`` for crystals and defects, the Neighbors Map CNN (``model``,
-    default nmcnn-metals) for liquids and for regions where the templates find (almost) no
-    crystal, such as data with missing atoms (:class:`~structid.models.compose.Hybrid`)."""
+def default_pipeline(model: str | None = None, sparse_share: float = 0.4, *,
+                     min_confidence: float = 0.0, rmsd_cutoff: float | None = None) -> Classifier:
+    """The recommended pipeline (``structid classify`` without ``-m``): PTM (``rmsd_cutoff``) on
+    positions denoised by ``denoiser-all`` for crystals and defects, the Neighbors Map CNN
+    (``model``, default nmcnn-metals; ``min_confidence``) for liquids and for regions where the
+    templates find (almost) no crystal, such as data with missing atoms
+    (:class:`~structid.models.compose.Hybrid`)."""
     from structid.models.compose import Hybrid
 
-    crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS)
-    ml = get_classifier("nmcnn", **({"model": model} if model else {}))
+    crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS, rmsd_cutoff=rmsd_cutoff)
+    ml = get_classifier("nmcnn", min_confidence=min_confidence, **({"model": model} if model else {}))
     hybrid = Hybrid(crystal, ml, sparse_share=sparse_share)
     hybrid.name = "default"
     return hybrid

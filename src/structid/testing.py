@@ -6,7 +6,8 @@
 - :func:`check_classifier`: the conformance check every registered method passes: edge-case
   frames (no atom, one atom, open boundaries, a triclinic cell) give labels of the right length
   or one clear :class:`~structid.errors.InputError`; every class is in the vocabulary;
-  probabilities are a distribution; a neighbour list passed in changes nothing; a trained model
+  probabilities are a distribution (or all zero for an atom the method could not see, labelled
+  `other`); a neighbour list passed in changes nothing; a trained model
   saved and loaded gives the same settings and the same probabilities.
 
     >>> from structid.testing import check_classifier
@@ -23,7 +24,7 @@ import numpy as np
 
 from structid.errors import InputError, NotFittedError
 from structid.frame import Frame
-from structid.labels import VOCABULARY, Classifier, Labels
+from structid.labels import CODE, VOCABULARY, Classifier, Labels
 from structid.lattices import gaussian_noise, lattice, random_rotation_matrix, rotate
 from structid.neighbors import neighbor_list, nn_distance
 
@@ -123,7 +124,11 @@ def _check_labels(labels: Labels, frame: Frame, where: str) -> None:
     if p is not None:
         assert p.shape == (len(frame), len(labels.classes)), f"{where}: probabilities of shape {p.shape}"
         assert np.isfinite(p).all() and (p >= -1e-6).all(), f"{where}: probabilities not finite or negative"
-        assert np.allclose(p.sum(axis=1), 1, atol=1e-4), f"{where}: probabilities do not sum to 1"
+        total = p.sum(axis=1)
+        # a row of zeros is a method's way of saying it saw no neighbourhood: the atom is `other`
+        blank = np.isclose(total, 0, atol=1e-6)
+        assert np.allclose(total[~blank], 1, atol=1e-4), f"{where}: probabilities do not sum to 1 (or 0)"
+        assert (labels.codes[blank] == CODE["other"]).all(), f"{where}: an atom with no probability is not `other`"
 
 
 def check_classifier(classifier: Classifier, *, max_mismatch: float = 0.02) -> None:

@@ -270,9 +270,11 @@ def first_shell_distance(frame: Frame, neighbors: Neighbors = None) -> float:
     """The length unit of the denoiser, Å: :func:`~structid.neighbors.nn_distance` over the 4
     nearest neighbours, capped at :data:`SCALE_CAP` times the median nearest-neighbour
     distance."""
+    where = frame.info.get("source", "frame")
+    if len(frame) == 0:
+        raise InputError(f"{where}: the frame has no atoms")
     if len(frame) < 2:
-        raise InputError(f"{frame.info.get('source', 'frame')}: {len(frame)} atom(s); a denoiser "
-                         "needs neighbours")
+        raise InputError(f"{where}: 1 atom; a denoiser needs neighbours")
     k = min(SHELL, len(frame) - 1) if not frame.pbc.any() else SHELL
     distances = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).distances
     return min(median_of_means(distances), SCALE_CAP * float(np.median(distances[:, 0])))
