@@ -108,7 +108,7 @@ BAD_INPUTS = {
     "not an element": ("ok.lammpstrj", ["classify", "{file}", "--types", "1=Cu,2=Qq"], "'Qq' is not an element"),
     "missing output dir": ("ok.lammpstrj", ["classify", "{file}", "-o", "{dir}/no/out.extxyz"], "does not exist"),
     "output is input": ("ok.lammpstrj", ["classify", "{file}", "-o", "{file}", "--force"], "would overwrite the input"),
-    "rmsd for acna": ("ok.lammpstrj", ["classify", "{file}", "-m", "acna", "--rmsd-cutoff", "0.1"], "ptm only"),
+    "rmsd for acna": ("ok.lammpstrj", ["classify", "{file}", "-m", "acna", "--rmsd-cutoff", "0.1"], "ptm and default only"),
 }
 CONTENT = {
     "data.weird": "just some words\nnothing structured\n",

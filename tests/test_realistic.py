@@ -180,6 +180,19 @@ def test_hybrid_takes_ml_labels_only_where_the_templates_find_no_crystal_around(
     assert np.array_equal(labels.extra["ml_label"], ml)
     sparse = Hybrid(_Fixed(np.full(n, CODE["other"])), _Fixed(ml)).classify(frame)
     assert np.array_equal(sparse.codes, ml)  # nothing crystalline around: the ML model decides
+    # a frame the templates mostly recognise (60 %), with a slab of atoms they reject: the ML
+    # model's crystal labels there are not taken (a boundary), its liquid labels are
+    x = frame.positions[:, 0]
+    boundary = x < np.quantile(x, 0.4)
+    crystal = np.where(boundary, CODE["other"], CODE["fcc"])
+    ml = np.where(boundary & (frame.positions[:, 1] < np.median(frame.positions[:, 1])), CODE["liquid"], CODE["bcc"])
+    labels = Hybrid(_Fixed(crystal), _Fixed(ml)).classify(frame)
+    inside = boundary & (x < np.quantile(x, 0.2))  # far enough from the crystal
+    assert np.all(labels.codes[inside & (ml == CODE["liquid"])] == CODE["liquid"])
+    assert np.all(labels.codes[boundary & (ml == CODE["bcc"])] == CODE["other"])
+    # below dense_share the same frame is treated as sparse data: the ML crystal labels come in
+    hot = Hybrid(_Fixed(crystal), _Fixed(ml), dense_share=0.7).classify(frame)
+    assert np.all(hot.codes[inside] == ml[inside])
 
 
 def test_default_pipeline_on_missing_atoms_and_surfaces(rng):

@@ -101,20 +101,27 @@ class Hybrid:
     liquid or glass (which templates cannot tell from defects), a region with atoms missing
     throughout (atom-probe data), a crystal too hot for templates. Otherwise it is a defect,
     surface or boundary atom of a crystal, whose surroundings are crystalline, and stays
-    ``other``. ``extra["ml_label"]`` keeps the ML code of every atom. The defaults separate
-    the two on the realistic samples and on crystals with 10-50 % of the atoms missing
-    (docs/benchmarks.md): at least half of the 64 atoms around a surface, vacancy, dislocation
-    core or boundary atom are crystalline, 5-40 % around one of a crystal with 10 % missing.
+    ``other``.
+
+    The ML model's *crystal* labels are taken only in a frame where ``crystal`` finds fewer than
+    ``dense_share`` of all atoms crystalline: atoms missing throughout (10 % missing leaves
+    denoised PTM 16-32 % of the atoms) or a crystal too hot for templates. In a frame the
+    templates mostly recognise (every realistic sample: 42-100 %), a crystal label from ``ml``
+    on an atom they reject is the ML models' known failure at grain boundaries and small
+    grains, and only its liquid/amorphous labels are taken. ``extra["ml_label"]`` keeps the ML
+    code of every atom. The defaults come from the realistic samples and crystals with 5-50 %
+    of the atoms missing (docs/benchmarks.md).
     """
 
     def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.4,
-                 neighbors: int = 64) -> None:
-        if not 0 <= sparse_share <= 1:
-            raise InputError(f"sparse_share must be between 0 and 1, got {sparse_share}")
+                 neighbors: int = 64, dense_share: float = 0.35) -> None:
+        for option, value in (("sparse_share", sparse_share), ("dense_share", dense_share)):
+            if not 0 <= value <= 1:
+                raise InputError(f"{option} must be between 0 and 1, got {value}")
         if neighbors < 1:
             raise InputError(f"neighbors must be at least 1, got {neighbors}")
         self.crystal, self.ml = crystal, ml
-        self.sparse_share, self.neighbors = sparse_share, neighbors
+        self.sparse_share, self.neighbors, self.dense_share = sparse_share, neighbors, dense_share
         self.name = f"{getattr(crystal, 'name', 'crystal')}|{getattr(ml, 'name', 'ml')}"
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
@@ -130,6 +137,8 @@ class Hybrid:
             around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
             share = is_crystal[around].mean(axis=1)
             take = ~is_crystal & (share < self.sparse_share)
+            if is_crystal.mean() >= self.dense_share:
+                take &= ~np.isin(second.codes, crystal_codes)
             codes[take] = np.asarray(second.codes)[take]
         extra = {**first.extra, "ml_label": np.asarray(second.codes, dtype=np.int16)}
         classes = tuple(dict.fromkeys((*first.classes, *second.classes)))

@@ -82,7 +82,11 @@ def write_card(model, meta: dict, path: Path) -> None:
         "## Data and command",
         "Ideal periodic cells of about 150 and 300 atoms per lattice, lengths in units of the "
         "first-shell distance estimated from the noisy cell; Gaussian noise sigma ~ U(0, "
-        f"{p['sigma_max']}) first-shell distances, {p['batch']} cells per step.",
+        f"{p['sigma_max']}) first-shell distances, {p['batch']} cells per step."
+        + (" Also open cells: slabs with free surfaces and small clusters of every lattice, so that "
+           "an ideal surface is a fixed point." if p.get("open_cells") else "")
+        + (f" Up to {100 * p['vacancy_max']:g} % of the atoms of a cell removed (vacancies)."
+           if p.get("vacancy_max") else ""),
         "```",
         f"python -m structid.training.build {meta['name']} --steps {meta['steps']} --seed {meta['seed']}",
         "```",
@@ -99,5 +103,7 @@ def write_card(model, meta: dict, path: Path) -> None:
     ]
     for name, r in meta["synthetic"].items():
         lines.append(f"| {name} | {r['rmsd']:.4f} | {100 * r['ptm_before']:.1f} | {100 * r['ptm_after']:.1f} |")
-    lines += ["", "MD benchmarks (DC3 at Tm, Cu at 60 GPa, speed): docs/benchmarks.md."]
+    if meta["name"] in LIMITS:
+        lines += ["", "## Known limits", LIMITS[meta["name"]]]
+    lines += ["", "MD benchmarks (DC3 at Tm, Cu at 60 GPa, realistic samples, speed): docs/benchmarks.md."]
     path.write_text("\n".join(lines) + "\n")
