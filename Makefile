@@ -18,13 +18,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/structid example grains -o examples/grains.lammpstrj --force
 	$(BIN)/structid info examples/grains.lammpstrj
-	$(BIN)/structid classify examples/grains.lammpstrj --method ptm --force \
+	$(BIN)/structid classify examples/grains.lammpstrj --force \
 		-o examples/grains.structid.lammpstrj --summary-json examples/grains.summary.json \
 		--fractions-csv examples/grains.fractions.csv --plot examples/grains.fractions.png
+	$(BIN)/structid classify examples/grains.lammpstrj --method ptm --force \
+		-o examples/grains.ptm.extxyz
 	$(BIN)/structid classify examples/grains.lammpstrj --method nmcnn --min-confidence 0.8 \
 		--force -o examples/grains.nmcnn.extxyz --plot examples/grains.nmcnn.png
-	$(BIN)/structid classify examples/grains.lammpstrj --method ptm --denoise 8 \
-		--force -o examples/grains.denoised-ptm.extxyz
 	$(BIN)/structid classify examples/grains.lammpstrj --method less \
 		--force -o examples/grains.less.extxyz
 

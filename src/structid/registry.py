@@ -122,18 +122,24 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
 DEFAULT_PIPELINE_ITERATIONS = 8
 
 
-def default_pipeline(model: str | None = None, sparse_share: float = 0.4, *,
-                     min_confidence: float = 0.0, rmsd_cutoff: float | None = None) -> Classifier:
+#: neighbours the default pipeline's ML labels are averaged over
+DEFAULT_PIPELINE_AVERAGE = 12
+
+
+def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
+                     rmsd_cutoff: float | None = None) -> Classifier:
     """The recommended pipeline (``structid classify`` without ``-m``): PTM (``rmsd_cutoff``) on
-    positions denoised by ``denoiser-all`` for crystals and defects, the Neighbors Map CNN
-    (``model``, default nmcnn-metals; ``min_confidence``) for liquids and for regions where the
-    templates find (almost) no crystal, such as data with missing atoms
+    positions denoised by ``denoiser-all`` for crystals, surfaces, defects and boundaries; the
+    Neighbors Map CNN (``model``, default nmcnn-metals; probabilities averaged over 12
+    neighbours, then ``min_confidence``) for frames the templates cannot see (atoms missing
+    throughout, liquids, crystals too hot) and for liquid regions
     (:class:`~structid.models.compose.Hybrid`)."""
     from structid.models.compose import Hybrid
 
     crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS, rmsd_cutoff=rmsd_cutoff)
-    ml = get_classifier("nmcnn", min_confidence=min_confidence, **({"model": model} if model else {}))
-    hybrid = Hybrid(crystal, ml, sparse_share=sparse_share)
+    ml = build_pipeline("nmcnn", model=model, neighbor_average=DEFAULT_PIPELINE_AVERAGE,
+                        min_confidence=min_confidence or None)
+    hybrid = Hybrid(crystal, ml)
     hybrid.name = "default"
     return hybrid
 

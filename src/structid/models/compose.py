@@ -93,24 +93,18 @@ class NeighborAveraged:
 class Hybrid:
     """Crystals and defects from a geometric method, liquids and sparse data from an ML model.
 
-    ``crystal`` (typically denoised PTM) decides every atom it finds in a crystal: template
-    matching on denoised positions keeps surfaces, vacancies, dislocation cores and boundaries
-    out of the crystal classes, where the ML models, trained on bulk crystals, call them
-    crystalline. An atom ``crystal`` leaves non-crystalline takes the label of ``ml`` when fewer
-    than ``sparse_share`` of its ``neighbors`` nearest atoms are crystalline for ``crystal``: a
-    liquid or glass (which templates cannot tell from defects), a region with atoms missing
-    throughout (atom-probe data), a crystal too hot for templates. Otherwise it is a defect,
-    surface or boundary atom of a crystal, whose surroundings are crystalline, and stays
-    ``other``.
-
-    The ML model's *crystal* labels are taken only in a frame where ``crystal`` finds fewer than
-    ``dense_share`` of all atoms crystalline: atoms missing throughout (10 % missing leaves
-    denoised PTM 16-32 % of the atoms) or a crystal too hot for templates. In a frame the
-    templates mostly recognise (every realistic sample: 42-100 %), a crystal label from ``ml``
-    on an atom they reject is the ML models' known failure at grain boundaries and small
-    grains, and only its liquid/amorphous labels are taken. ``extra["ml_label"]`` keeps the ML
-    code of every atom. The defaults come from the realistic samples and crystals with 5-50 %
-    of the atoms missing (docs/benchmarks.md).
+    Which one decides depends first on the frame. Where ``crystal`` (typically denoised PTM)
+    finds fewer than ``dense_share`` of all atoms crystalline, templates cannot see the frame:
+    atoms missing throughout (10 % missing leaves denoised PTM 16-32 % of the atoms), a liquid
+    or glass, a crystal too hot for them; ``ml`` labels every atom. Everywhere else (every
+    realistic sample: 42-100 %) ``crystal`` decides: template matching on denoised positions keeps
+    surfaces, vacancies, dislocation cores and boundaries out of the crystal classes, where the
+    ML models, trained on bulk crystals, call them crystalline. There an atom ``crystal``
+    rejects takes the ML label only when it is liquid or amorphous and fewer than
+    ``sparse_share`` of the atom's ``neighbors`` nearest atoms are crystalline (a liquid region
+    beside a crystal); otherwise it is a defect, surface or boundary atom and stays ``other``.
+    ``extra["ml_label"]`` keeps the ML code of every atom. The defaults come from the realistic
+    samples, the DC3 data and crystals with 5-50 % of the atoms missing (docs/benchmarks.md).
     """
 
     def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.4,
@@ -131,15 +125,17 @@ class Hybrid:
         second = self.ml.classify(frame, neighbors=neighbors)
         crystal_codes = np.array(sorted(CODE[c] for c in CRYSTALLINE))
         is_crystal = np.isin(first.codes, crystal_codes)
-        codes = np.asarray(first.codes).copy()
-        if len(frame) and not is_crystal.all():
-            k = min(self.neighbors, max(len(frame) - 1, 1))
-            around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
-            share = is_crystal[around].mean(axis=1)
-            take = ~is_crystal & (share < self.sparse_share)
-            if is_crystal.mean() >= self.dense_share:
-                take &= ~np.isin(second.codes, crystal_codes)
-            codes[take] = np.asarray(second.codes)[take]
+        ml_codes = np.asarray(second.codes)
+        if len(frame) and is_crystal.mean() < self.dense_share:
+            codes = ml_codes.copy()
+        else:
+            codes = np.asarray(first.codes).copy()
+            if len(frame) and not is_crystal.all():
+                k = min(self.neighbors, max(len(frame) - 1, 1))
+                around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
+                share = is_crystal[around].mean(axis=1)
+                take = ~is_crystal & (share < self.sparse_share) & ~np.isin(ml_codes, crystal_codes)
+                codes[take] = ml_codes[take]
         extra = {**first.extra, "ml_label": np.asarray(second.codes, dtype=np.int16)}
         classes = tuple(dict.fromkeys((*first.classes, *second.classes)))
         return Labels(codes=codes.astype(np.int16), classes=classes, method=self.name, extra=extra)
