@@ -95,16 +95,15 @@ class Hybrid:
 
     Which one decides depends first on the frame. Where ``crystal`` (typically denoised PTM)
     finds fewer than ``dense_share`` of all atoms crystalline, templates cannot see the frame:
-    atoms missing throughout (10 % missing leaves denoised PTM 16-32 % of the atoms), a liquid
-    or glass, a crystal too hot for them; ``ml`` labels every atom. Everywhere else (every
-    realistic sample: 42-100 %) ``crystal`` decides: template matching on denoised positions keeps
+    atoms missing throughout, a liquid or glass, a crystal too hot for them; ``ml`` labels
+    every atom. Everywhere else ``crystal`` decides: template matching on denoised positions keeps
     surfaces, vacancies, dislocation cores and boundaries out of the crystal classes, where the
     ML models, trained on bulk crystals, call them crystalline. There an atom ``crystal``
     rejects takes the ML label only when it is liquid or amorphous and fewer than
     ``sparse_share`` of the atom's ``neighbors`` nearest atoms are crystalline (a liquid region
     beside a crystal); otherwise it is a defect, surface or boundary atom and stays ``other``.
-    ``extra["ml_label"]`` keeps the ML code of every atom. The defaults come from the realistic
-    samples, the DC3 data and crystals with 5-50 % of the atoms missing (docs/benchmarks.md).
+    ``extra["ml_label"]`` keeps the ML code of every atom. The defaults and the measurements
+    behind them: docs/benchmarks.md, "Realistic samples".
     """
 
     def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.4,

@@ -9,3 +9,43 @@ def confusion_markdown(classes: Sequence[str], matrix) -> list[str]:
     """Markdown rows of a confusion matrix (rows: true, columns: predicted)."""
     lines = ["| true \\ predicted | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
     return lines + [f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(classes, matrix)]
+
+
+#: where each shipped model is known to fail (measured: docs/benchmarks.md), for its card
+KNOWN_LIMITS = {
+    "nmcnn-metals": (
+        "Trained on bulk periodic crystals and melts only, it has no class for a defect: on the "
+        "realistic samples (`structid bench real`: slabs, particles, point defects, dislocations, "
+        "boundaries in Cu, Fe, Ti, Si) it calls 83 % of the free-surface atoms, 93.5 % of the "
+        "point-defect and dislocation-core atoms and 75 % of the grain-boundary atoms crystalline. "
+        "No amorphous class: glasses come out liquid or hcp. Crystals outside its classes (hd ice, "
+        "rocksalt) get wrong crystal labels. For samples with surfaces or defects use the default "
+        "pipeline (`structid classify FILE`), which takes only its liquid labels there."),
+    "less-8": (
+        "Trained on bulk periodic crystals, melts, glasses and crystal/liquid interfaces, it has no "
+        "class for a defect: on the realistic samples (`structid bench real`) it calls 83 % of the "
+        "free-surface atoms, 88 % of the point-defect and dislocation-core atoms and 56 % of the "
+        "grain-boundary atoms crystalline. Liquids and glasses share the class `amorphous`. "
+        "Crystals outside its classes get confident wrong labels."),
+    "denoiser-all": (
+        "On the realistic samples PTM after 8 steps finds 96.5 % of the fcc, 93.7 % of the bcc, "
+        "95.4 % of the hcp and 99.0 % of the cd atoms of the inherent structure; the misses are "
+        "crystals superheated to 1.2 Tm (92.7 %; Fe 56 %, near its stability limit) and "
+        "polycrystals with grains of ~1,500 atoms at 0.5 Tm (82 %). Of the non-crystalline atoms it keeps 99.9 % of the surface atoms, "
+        "90.7 % of the defect atoms and 88.6 % of the boundary atoms out of the crystal classes: "
+        "interstitial cores and some boundary atoms are pulled onto a lattice. Lattices outside "
+        "its six (A15, beta-Sn, ...) are not measured."),
+    "denoiser-metals": (
+        "Trained on periodic fcc, bcc, hcp cells only: diamond and ice structures become `other` "
+        "(PTM after it: 0 % of cd Si and Ge), and free surfaces are pulled inward (PTM after it "
+        "finds 34 % of the second layer below a surface). Use denoiser-all, the default."),
+    "denoiser-dc3": (
+        "Trained on periodic cells only: free surfaces are pulled inward (PTM after it finds 31 % "
+        "of the second layer below a surface, 75 % of a 3,000-atom particle). Use denoiser-all, the "
+        "default."),
+}
+
+
+def known_limits(name: str) -> list[str]:
+    """The card's "Known limits" section of the shipped model ``name`` (empty when none)."""
+    return ["", "## Known limits", KNOWN_LIMITS[name]] if name in KNOWN_LIMITS else []

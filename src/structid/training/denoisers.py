@@ -19,6 +19,7 @@ from structid.lattices import gaussian_noise, lattice
 from structid.md.store import data_dir
 from structid.models.denoiser import Denoiser
 from structid.pretrained import FOLDER
+from structid.training.cards import known_limits
 
 #: shipped denoisers and the lattices they learn
 LATTICE_SETS = {"denoiser-metals": ("fcc", "bcc", "hcp"),
@@ -103,7 +104,6 @@ def write_card(model, meta: dict, path: Path) -> None:
     ]
     for name, r in meta["synthetic"].items():
         lines.append(f"| {name} | {r['rmsd']:.4f} | {100 * r['ptm_before']:.1f} | {100 * r['ptm_after']:.1f} |")
-    if meta["name"] in LIMITS:
-        lines += ["", "## Known limits", LIMITS[meta["name"]]]
+    lines += known_limits(meta["name"])
     lines += ["", "MD benchmarks (DC3 at Tm, Cu at 60 GPa, realistic samples, speed): docs/benchmarks.md."]
     path.write_text("\n".join(lines) + "\n")

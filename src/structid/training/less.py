@@ -20,7 +20,7 @@ from structid.lattices import LATTICES, gaussian_noise, lattice
 from structid.md.store import labelled_frames
 from structid.md.systems import get_system
 from structid.pretrained import FOLDER
-from structid.training.cards import confusion_markdown
+from structid.training.cards import confusion_markdown, known_limits
 
 CLASSES = ("fcc", "bcc", "hcp", "cd", "rocksalt", "cscl", "fluorite", "amorphous")
 #: MD systems per recipe; li and zr (and the h2o ice, a class LESS-8 lacks) stay out, so the
@@ -216,4 +216,5 @@ def write_card(meta: dict, path: Path) -> None:
     if "val_accuracy_paper_features" in meta:
         lines += ["", f"The same pipeline with the paper's 12 features only: "
                   f"{100 * meta['val_accuracy_paper_features']:.2f} % (why the averaged q̄_l are in)."]
+    lines += known_limits("less-8")
     path.write_text("\n".join(lines) + "\n")

@@ -23,7 +23,7 @@ from structid.descriptors.neighbors_map import NeighborsMap
 from structid.lattices import lattice
 from structid.md.store import labelled_frames
 from structid.pretrained import FOLDER
-from structid.training.cards import confusion_markdown
+from structid.training.cards import confusion_markdown, known_limits
 from structid.training.datasets import sample_maps
 
 #: training materials; zr (hcp) and li (bcc) stay out entirely, to test unseen materials
@@ -186,4 +186,5 @@ def write_card(model, meta: dict, path: Path) -> None:
     lines += ["", "Held-out frames (Al fcc, Fe bcc, Ti hcp, Si cd at all T/Tm), accuracy (%) vs "
               "share of atoms removed:", ""]
     lines += markdown(from_records(meta["held_out_accuracy"]), first="nmcnn")
+    lines += known_limits(meta["name"])
     path.write_text("\n".join(lines) + "\n")
