@@ -161,7 +161,7 @@ def figure(rows: list[Row]) -> bytes:
 
     header, body = summary_table(rows)
     categories_shown = header[1:]
-    fig, ax = plt.subplots(figsize=(1.1 * len(categories_shown) + 3, 4))
+    fig, ax = plt.subplots(figsize=(1.1 * len(categories_shown) + 5, 4))
     width = 0.8 / max(len(body), 1)
     x = np.arange(len(categories_shown))
     for k, row in enumerate(body):
@@ -170,7 +170,7 @@ def figure(rows: list[Row]) -> bytes:
     ax.set_xticks(x, categories_shown, rotation=30, ha="right")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, not on them
     ax.set_title("realistic samples: accuracy against the inherent structure")
     fig.tight_layout()
     buffer = io.BytesIO()
