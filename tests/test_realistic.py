@@ -203,3 +203,61 @@ def test_default_pipeline_on_missing_atoms_and_surfaces(rng):
     names, depth = default.classify(slab).names, surface_depth(slab)
     assert np.all(names[depth >= 1] == "fcc") and np.all(names[depth == 0] == "other")
     assert np.mean(PTM().classify(slab).names[depth == 0] == "other") == 1.0
+
+
+def _bad_frames(rng) -> dict:
+    """The real-samples issue's bad input: each must give labels (isolated atoms `other`) or one
+    InputError, never NaN or atoms thrown across the box."""
+    from structid.frame import Frame
+
+    fcc = gaussian_noise(lattice("fcc", D, 4), 0.03 * D, rng)
+    cell = np.diag([200.0, 200.0, 200.0])
+    block = fcc.positions + 80.0
+    lonely = np.array([[10.0, 10.0, 10.0], [10.0, 150.0, 40.0], [170.0, 20.0, 160.0]])
+    return {
+        "vacuum": samples.with_vacuum(fcc, (2,), 15.0),
+        "cluster, no cell": Frame(positions=fcc.positions, cell=np.zeros((3, 3)), pbc=False, species=fcc.species),
+        "isolated atoms": Frame(positions=np.vstack([block, lonely]), cell=cell, pbc=True,
+                                species=np.full(len(block) + 3, "Cu")),
+        "four atoms in 1e6 A": Frame(positions=rng.random((4, 3)) * 1e6, cell=np.eye(3) * 1e6, pbc=True,
+                                     species=np.full(4, "Cu")),
+        "two atoms at one position": fcc.select(np.r_[np.arange(len(fcc)), 0]),
+    }
+
+
+@pytest.mark.parametrize("method", ["default", "acna", "ptm", "nmcnn", "less", "ptm+denoise8"])
+def test_bad_frames_give_labels_or_one_clear_error(method, rng):
+    classifier = pipeline(method)
+    for case, frame in _bad_frames(rng).items():
+        try:
+            labels = classifier.classify(frame)
+        except InputError as error:
+            assert "\n" not in str(error), f"{method}, {case}: {error}"
+            continue
+        assert len(labels) == len(frame), f"{method}, {case}"
+        if labels.probabilities is not None:
+            assert np.isfinite(labels.probabilities).all(), f"{method}, {case}: NaN probabilities"
+        if case == "isolated atoms":
+            assert np.all(labels.names[-3:] == "other"), f"{method}: isolated atoms {labels.names[-3:]}"
+        if case == "four atoms in 1e6 A":
+            assert np.all(labels.names == "other"), f"{method}: {labels.names}"
+
+
+def test_denoiser_keeps_bad_frames_finite_and_in_place(rng):
+    from structid.models.denoiser import MAX_TOTAL
+    from structid.registry import get_denoiser
+
+    denoiser = get_denoiser()
+    for case, frame in _bad_frames(rng).items():
+        try:
+            out = denoiser.denoise(frame, iterations=8).frame
+        except InputError as error:
+            assert case == "two atoms at one position" and "\n" not in str(error), f"{case}: {error}"
+            continue
+        assert np.isfinite(out.positions).all(), case
+        moved = out.positions - frame.positions
+        if frame.pbc.any():  # the output is wrapped into the cell
+            frac = moved @ np.linalg.inv(frame.cell)
+            moved = (frac - np.round(frac)) @ frame.cell
+        # never more than MAX_TOTAL first-shell distances (at most 1.5 d capped), never hundreds of Å
+        assert np.linalg.norm(moved, axis=1).max() <= MAX_TOTAL * 1.5 * D + 1e-6, case

@@ -232,6 +232,11 @@ def nn_distance(frame: Frame, k: int = 1, neighbors: Neighbors = None) -> float:
     return median_of_means(nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).distances)
 
 
+#: no condensed phase has its nearest neighbours this far apart, Å: an atom (or a frame) whose
+#: are farther is a gas (or not in Å) and gets no structure: `other`, and the denoiser leaves it
+CONDENSED_DISTANCE = 10.0
+
+
 def coincident_atoms(frame: Frame, tolerance: float = 1e-6) -> tuple[int, int] | None:
     """Two atoms of ``frame`` at the same wrapped position (within ``tolerance`` Å, up to
     rounding), or None. A sort, not a neighbour search: cheap enough for every classifier."""

@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
-from structid.neighbors import Neighbors, coincident_error, nearest_neighbors, resolve
+from structid.neighbors import CONDENSED_DISTANCE, Neighbors, coincident_error, nearest_neighbors, resolve
 
 DEFAULT_L = (3, 4, 6, 8, 10, 12)
 #: no adaptive cutoff exceeds this multiple of the frame's median cutoff
@@ -68,12 +68,14 @@ class Steinhardt:
 
     def cutoffs(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n,) adaptive cutoff radius of every atom, Å, at most :data:`OPEN_CUTOFF` times the
-        median over atoms."""
+        median over atoms and at most :data:`~structid.neighbors.CONDENSED_DISTANCE`."""
         nearest = nearest_neighbors(frame, self.n_nearest, neighbors=resolve(frame, neighbors))
         r_cut = self.padding * nearest.distances.mean(axis=1)
         # an isolated atom's own rule would reach across the frame, and every atom's pairs would be
-        # searched that far; it gets the cap, and no neighbours inside it
-        return np.minimum(r_cut, OPEN_CUTOFF * np.median(r_cut)) if len(r_cut) else r_cut
+        # searched that far; it gets the cap, and no neighbours inside it (so do the atoms of a gas)
+        if not len(r_cut):
+            return r_cut
+        return np.minimum(r_cut, min(OPEN_CUTOFF * float(np.median(r_cut)), CONDENSED_DISTANCE))
 
     def compute(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_features) float64 features (column order in the class docstring).

@@ -54,7 +54,8 @@ class NeighborAveraged:
 
     Each atom's probabilities become ``(p_i + weight * mean_j p_j) / (1 + weight)`` over its
     ``neighbors`` nearest atoms (periodic images included), then the most likely class, or
-    ``unknown`` below ``min_confidence``. The classifier and the average share one neighbour
+    ``unknown`` below ``min_confidence``; an atom the classifier gave no probability (isolated)
+    keeps none and stays ``other``. The classifier and the average share one neighbour
     search when the classifier says which list it uses (``find_neighbors``).
     """
 
@@ -86,6 +87,9 @@ class NeighborAveraged:
         own = labels.probabilities
         around = own[nearest_neighbors(frame, self.neighbors, neighbors=shared).indices].mean(axis=1)
         probabilities = (own + self.weight * around) / (1.0 + self.weight)
+        # an atom the classifier could not see (isolated: no probability) has no neighbours to
+        # share a label with; its "nearest" atoms may be far away
+        probabilities[~own.any(axis=1)] = 0.0
         return Labels.from_probabilities(np.asarray(probabilities), labels.classes, self.min_confidence,
                                          method=self.name, extra=labels.extra)
 

@@ -28,8 +28,8 @@ from structid.io.writers import AtomicFile
 from structid.lattices import LATTICES, lattice
 from structid.models.base import Estimator
 from structid.models.denoiser_network import CUTOFF, build_network
-from structid.neighbors import (NeighborList, Neighbors, median_of_means, nearest_neighbors, neighbor_list,
-                                nn_distance, refuse_coincident, resolve)
+from structid.neighbors import (CONDENSED_DISTANCE, NeighborList, Neighbors, median_of_means, nearest_neighbors,
+                                neighbor_list, nn_distance, refuse_coincident, resolve)
 
 #: Lindemann-like largest training noise, in first-shell distances
 SIGMA_MAX = 0.13
@@ -139,7 +139,8 @@ class Denoiser(Estimator):
         cell: the estimate of a noisy frame is short, and keeping it while the noise goes away
         shows the model a stretched lattice it never saw (bcc then drifts away).
         ``neighbors``: a list of ``frame`` (or a query) that the first iteration uses when it
-        reaches far enough."""
+        reaches far enough. A frame whose first-shell distance exceeds
+        :data:`~structid.neighbors.CONDENSED_DISTANCE` (a gas) is returned unchanged."""
         self.check_fitted()
         frame = as_frame(frame)
         if iterations < 0:
@@ -151,6 +152,10 @@ class Denoiser(Estimator):
         refuse_coincident(frame)
         given = resolve(frame, neighbors)
         d = float(scale) if scale else first_shell_distance(frame, given)
+        if d > CONDENSED_DISTANCE and not scale:
+            # a gas: no lattice to return atoms to; moving them by the frame's own unit would
+            # throw them by that much
+            iterations = 0
         reach = MAX_TOTAL * d
         positions = frame.positions.copy()
         graph = _Graph(frame, initial=given)

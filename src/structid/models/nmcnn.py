@@ -21,7 +21,7 @@ from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import code_of
 from structid.models.base import ProbabilisticClassifier, labels_per_atom
-from structid.neighbors import NeighborList, Neighbors
+from structid.neighbors import CONDENSED_DISTANCE, NeighborList, Neighbors, nn_distance
 
 #: maps per forward pass at inference: small batches keep the activations in the CPU cache,
 #: several times faster than thousands of maps at once (docs/benchmarks.md)
@@ -235,12 +235,16 @@ class NMCNN(ProbabilisticClassifier):
     def predict_proba(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_classes) probabilities of every atom; maps are made and classified
         :data:`CHUNK` atoms at a time. Atoms with fewer than :data:`MIN_BALL_SHARE` x N
-        neighbours in their ball (isolated) get no probability (zeros), which labels them ``other``."""
+        neighbours in their ball (isolated), and every atom of a frame whose nearest-neighbour
+        distance exceeds :data:`~structid.neighbors.CONDENSED_DISTANCE` (a gas), get no
+        probability (zeros), which labels them ``other``."""
         self.check_fitted()
         frame = as_frame(frame)
         probabilities = np.zeros((len(frame), len(self.classes_)), dtype=np.float32)
         if len(frame) == 0:
             return probabilities
+        if self.descriptor.scale == "auto" and len(frame) > 1 and nn_distance(frame) > CONDENSED_DISTANCE:
+            return probabilities  # a gas: lengths in its own unit would make it look condensed
         # with lengths in neighbour distances, row 0 counts the neighbours within 3 of them (a
         # ball of a few atoms in a huge box reaches their distant images)
         floor = 3.0 ** -self.descriptor.gamma if self.descriptor.scale == "auto" else np.finfo(np.float32).tiny
