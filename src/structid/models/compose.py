@@ -71,6 +71,11 @@ class NeighborAveraged:
         self.min_confidence = min_confidence
         self.name = f"{getattr(classifier, 'name', 'classifier')}+avg{neighbors}"
 
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        """The classes of the averaged classifier."""
+        return tuple(self.classifier.classes_)
+
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` from its own and its neighbours' probabilities."""
         frame = as_frame(frame)
@@ -106,8 +111,7 @@ class Hybrid:
     rejects takes the ML label only when it is liquid or amorphous and fewer than
     ``sparse_share`` of the atom's ``neighbors`` nearest atoms are crystalline (a liquid region
     beside a crystal); otherwise it is a defect, surface or boundary atom and stays ``other``.
-    ``extra["ml_label"]`` keeps the ML code of every atom. The defaults and the measurements
-    behind them: docs/benchmarks.md, "Realistic samples".
+    The defaults and the measurements behind them: docs/benchmarks.md, "Realistic samples".
     """
 
     def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.4,
@@ -122,23 +126,27 @@ class Hybrid:
         self.name = f"{getattr(crystal, 'name', 'crystal')}|{getattr(ml, 'name', 'ml')}"
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
-        """Label every atom of ``frame`` (see the class doc)."""
+        """Label every atom of ``frame`` (see the class doc). ``ml`` runs only when some atom
+        may take its label: not at all on a frame the templates recognise throughout."""
         frame = as_frame(frame)
         first = self.crystal.classify(frame, neighbors=neighbors)
-        second = self.ml.classify(frame, neighbors=neighbors)
         crystal_codes = np.array(sorted(CODE[c] for c in CRYSTALLINE))
         is_crystal = np.isin(first.codes, crystal_codes)
-        ml_codes = np.asarray(second.codes)
+        # the same classes on every frame, whether ``ml`` ran or not
+        classes = (*first.classes, *getattr(self.ml, "classes_", ()))
+        codes = np.asarray(first.codes).copy()
         if len(frame) and is_crystal.mean() < self.dense_share:
-            codes = ml_codes.copy()
-        else:
-            codes = np.asarray(first.codes).copy()
-            if len(frame) and not is_crystal.all():
-                k = min(self.neighbors, max(len(frame) - 1, 1))
-                around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
-                share = is_crystal[around].mean(axis=1)
-                take = ~is_crystal & (share < self.sparse_share) & ~np.isin(ml_codes, crystal_codes)
+            second = self.ml.classify(frame, neighbors=neighbors)
+            codes, classes = np.asarray(second.codes).copy(), (*classes, *second.classes)
+        elif len(frame) and not is_crystal.all():
+            k = min(self.neighbors, max(len(frame) - 1, 1))
+            around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
+            candidates = ~is_crystal & (is_crystal[around].mean(axis=1) < self.sparse_share)
+            if candidates.any():
+                second = self.ml.classify(frame, neighbors=neighbors)
+                ml_codes = np.asarray(second.codes)
+                take = candidates & ~np.isin(ml_codes, crystal_codes)
                 codes[take] = ml_codes[take]
-        extra = {**first.extra, "ml_label": np.asarray(second.codes, dtype=np.int16)}
-        classes = tuple(dict.fromkeys((*first.classes, *second.classes)))
-        return Labels(codes=codes.astype(np.int16), classes=classes, method=self.name, extra=extra)
+                classes = (*classes, *second.classes)
+        return Labels(codes=codes.astype(np.int16), classes=tuple(dict.fromkeys(classes)),
+                      method=self.name, extra=first.extra)
