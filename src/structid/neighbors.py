@@ -233,7 +233,8 @@ def nn_distance(frame: Frame, k: int = 1, neighbors: Neighbors = None) -> float:
 
 
 #: no condensed phase has its nearest neighbours this far apart, Å: an atom (or a frame) whose
-#: are farther is a gas (or not in Å) and gets no structure: `other`, and the denoiser leaves it
+#: nearest neighbours are farther is in a gas (or not in Å) and gets no structure (`other`);
+#: the denoiser leaves such a frame as it is
 CONDENSED_DISTANCE = 10.0
 
 

@@ -243,7 +243,8 @@ class NMCNN(ProbabilisticClassifier):
         probabilities = np.zeros((len(frame), len(self.classes_)), dtype=np.float32)
         if len(frame) == 0:
             return probabilities
-        if self.descriptor.scale == "auto" and len(frame) > 1 and nn_distance(frame) > CONDENSED_DISTANCE:
+        if (self.descriptor.scale == "auto" and len(frame) > 1
+                and nn_distance(frame, neighbors=neighbors) > CONDENSED_DISTANCE):
             return probabilities  # a gas: lengths in its own unit would make it look condensed
         # with lengths in neighbour distances, row 0 counts the neighbours within 3 of them (a
         # ball of a few atoms in a huge box reaches their distant images)
