@@ -232,6 +232,13 @@ class NMCNN(ProbabilisticClassifier):
     def find_neighbors(self, frame: Frame) -> NeighborList:
         return self.descriptor.find_neighbors(frame)
 
+    @staticmethod
+    def _is_gas(frame: Frame, neighbors: Neighbors) -> bool:
+        try:
+            return nn_distance(frame, neighbors=neighbors) > CONDENSED_DISTANCE
+        except InputError:
+            return False  # too sparse to search: the maps say so in their own error
+
     def predict_proba(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_classes) probabilities of every atom; maps are made and classified
         :data:`CHUNK` atoms at a time. Atoms with fewer than :data:`MIN_BALL_SHARE` x N
@@ -243,8 +250,7 @@ class NMCNN(ProbabilisticClassifier):
         probabilities = np.zeros((len(frame), len(self.classes_)), dtype=np.float32)
         if len(frame) == 0:
             return probabilities
-        if (self.descriptor.scale == "auto" and len(frame) > 1
-                and nn_distance(frame, neighbors=neighbors) > CONDENSED_DISTANCE):
+        if self.descriptor.scale == "auto" and len(frame) > 1 and self._is_gas(frame, neighbors):
             return probabilities  # a gas: lengths in its own unit would make it look condensed
         # with lengths in neighbour distances, row 0 counts the neighbours within 3 of them (a
         # ball of a few atoms in a huge box reaches their distant images)
