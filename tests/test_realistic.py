@@ -179,15 +179,19 @@ def test_hybrid_takes_ml_labels_only_where_the_templates_find_no_crystal_around(
     assert np.all(labels.codes[5:] == CODE["fcc"])
     sparse = Hybrid(_Fixed(np.full(n, CODE["other"])), _Fixed(ml)).classify(frame)
     assert np.array_equal(sparse.codes, ml)  # nothing crystalline around: the ML model decides
-    # a frame the templates mostly recognise (60 %), with a slab of atoms they reject: the ML
-    # model's crystal labels there are not taken (a boundary), its liquid labels are
+    # a frame the templates mostly recognise (40 %), with a thick slab of atoms they reject: the
+    # ML model's crystal labels there are not taken (a boundary), nor its liquid labels near the
+    # crystal; deep inside the slab (a liquid region) they are
+    frame = lattice("fcc", D, 8)  # 2,048 atoms, 29 Å
     x = frame.positions[:, 0]
-    boundary = x < np.quantile(x, 0.4)
+    boundary = x < np.quantile(x, 0.6)
     crystal = np.where(boundary, CODE["other"], CODE["fcc"])
     ml = np.where(boundary & (frame.positions[:, 1] < np.median(frame.positions[:, 1])), CODE["liquid"], CODE["bcc"])
     labels = Hybrid(_Fixed(crystal), _Fixed(ml)).classify(frame)
-    inside = boundary & (x < np.quantile(x, 0.2))  # far enough from the crystal
+    inside = (x > np.quantile(x, 0.2)) & (x < np.quantile(x, 0.4))  # ≥ 5.8 Å from the crystal
     assert np.all(labels.codes[inside & (ml == CODE["liquid"])] == CODE["liquid"])
+    near = boundary & ~inside & ((x < np.quantile(x, 0.05)) | (x > np.quantile(x, 0.55)))
+    assert np.all(labels.codes[near] == CODE["other"])  # beside the crystal: a boundary
     assert np.all(labels.codes[boundary & (ml == CODE["bcc"])] == CODE["other"])
     # below dense_share the same frame is one templates cannot see: the ML model labels all
     hot = Hybrid(_Fixed(crystal), _Fixed(ml), dense_share=0.7).classify(frame)

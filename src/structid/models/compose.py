@@ -109,20 +109,22 @@ class Hybrid:
     surfaces, vacancies, dislocation cores and boundaries out of the crystal classes, where the
     ML models, trained on bulk crystals, call them crystalline. There an atom ``crystal``
     rejects takes the ML label only when it is liquid or amorphous and fewer than
-    ``sparse_share`` of the atom's ``neighbors`` nearest atoms are crystalline (a liquid region
-    beside a crystal); otherwise it is a defect, surface or boundary atom and stays ``other``.
+    ``liquid_share`` of the atom's ``neighbors`` nearest atoms are crystalline: inside a liquid
+    region beside a crystal. Otherwise it is a defect, surface or boundary atom and stays
+    ``other`` (boundaries, even thick ones, have crystal within 64 neighbours; the ML models,
+    which have no class for them, would call them liquid).
     The defaults and the measurements behind them: docs/benchmarks.md, "Realistic samples".
     """
 
-    def __init__(self, crystal: Classifier, ml: Classifier, sparse_share: float = 0.4,
+    def __init__(self, crystal: Classifier, ml: Classifier, liquid_share: float = 0.1,
                  neighbors: int = 64, dense_share: float = 0.35) -> None:
-        for option, value in (("sparse_share", sparse_share), ("dense_share", dense_share)):
+        for option, value in (("liquid_share", liquid_share), ("dense_share", dense_share)):
             if not 0 <= value <= 1:
                 raise InputError(f"{option} must be between 0 and 1, got {value}")
         if neighbors < 1:
             raise InputError(f"neighbors must be at least 1, got {neighbors}")
         self.crystal, self.ml = crystal, ml
-        self.sparse_share, self.neighbors, self.dense_share = sparse_share, neighbors, dense_share
+        self.liquid_share, self.neighbors, self.dense_share = liquid_share, neighbors, dense_share
         self.name = f"{getattr(crystal, 'name', 'crystal')}|{getattr(ml, 'name', 'ml')}"
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
@@ -141,7 +143,7 @@ class Hybrid:
         elif len(frame) and not is_crystal.all():
             k = min(self.neighbors, max(len(frame) - 1, 1))
             around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
-            candidates = ~is_crystal & (is_crystal[around].mean(axis=1) < self.sparse_share)
+            candidates = ~is_crystal & (is_crystal[around].mean(axis=1) < self.liquid_share)
             if candidates.any():
                 second = self.ml.classify(frame, neighbors=neighbors)
                 ml_codes = np.asarray(second.codes)
