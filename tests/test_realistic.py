@@ -126,6 +126,9 @@ def test_bench_real_categories_and_cli(quick_real, tmp_path):
     assert {r.category for r in rows} >= {"fcc", "layer 2", "surface", "defect"}
     header, body = real.summary_table(rows)
     assert header[0] == "method" and body[0][0] == "acna"
+    _, goal = real.goal_table(rows, goal=1.01, min_atoms=1)  # nothing reaches 101 %
+    judged = [r for r in rows if r.category in real.JUDGED]
+    assert goal[0][1] == f"0 of {len(judged)}" and goal[0][2].count(",") == len(judged) - 1
     result = run_cli("bench", "real", "-m", "acna,ptm+denoise2", "--data-dir", root, "--out", tmp_path)
     assert result.returncode == 0, result.stderr
     assert {p.name for p in tmp_path.iterdir()} >= {"real_accuracy.csv", "real_accuracy.md", "real_accuracy.png"}
