@@ -10,6 +10,7 @@ from structid.bench import real
 from structid.classical import PTM, AdaptiveCNA
 from structid.descriptors.neighbors_map import NeighborsMap
 from structid.errors import InputError
+from structid.frame import Frame
 from structid.io.readers import open_trajectory
 from structid.labels import CODE, Labels
 from structid.lattices import gaussian_noise, lattice, remove_atoms
@@ -212,10 +213,8 @@ def test_default_pipeline_on_missing_atoms_and_surfaces(rng):
 
 
 def _bad_frames(rng) -> dict:
-    """The real-samples issue's bad input: each must give labels (isolated atoms `other`) or one
-    InputError, never NaN or atoms thrown across the box."""
-    from structid.frame import Frame
-
+    """The real-samples issue's bad input: labels (isolated atoms and a gas `other`), or for two
+    atoms at one position a one-line InputError; never NaN or atoms thrown across the box."""
     fcc = gaussian_noise(lattice("fcc", D, 4), 0.03 * D, rng)
     cell = np.diag([200.0, 200.0, 200.0])
     block = fcc.positions + 80.0
@@ -234,12 +233,11 @@ def _bad_frames(rng) -> dict:
 @pytest.mark.parametrize("method", ["default", "acna", "ptm", "nmcnn", "less", "ptm+denoise8"])
 def test_bad_frames_give_labels_or_one_clear_error(method, rng):
     classifier = pipeline(method)
-    for case, frame in _bad_frames(rng).items():
-        try:
-            labels = classifier.classify(frame)
-        except InputError as error:
-            assert "\n" not in str(error), f"{method}, {case}: {error}"
-            continue
+    frames = _bad_frames(rng)
+    with pytest.raises(InputError, match=r"^[^\n]*same position[^\n]*$"):
+        classifier.classify(frames.pop("two atoms at one position"))
+    for case, frame in frames.items():
+        labels = classifier.classify(frame)
         assert len(labels) == len(frame), f"{method}, {case}"
         if labels.probabilities is not None:
             assert np.isfinite(labels.probabilities).all(), f"{method}, {case}: NaN probabilities"
@@ -254,12 +252,11 @@ def test_denoiser_keeps_bad_frames_finite_and_in_place(rng):
     from structid.registry import get_denoiser
 
     denoiser = get_denoiser()
-    for case, frame in _bad_frames(rng).items():
-        try:
-            out = denoiser.denoise(frame, iterations=8).frame
-        except InputError as error:
-            assert case == "two atoms at one position" and "\n" not in str(error), f"{case}: {error}"
-            continue
+    frames = _bad_frames(rng)
+    with pytest.raises(InputError, match=r"^[^\n]*same position[^\n]*$"):
+        denoiser.denoise(frames.pop("two atoms at one position"))
+    for case, frame in frames.items():
+        out = denoiser.denoise(frame, iterations=8).frame
         assert np.isfinite(out.positions).all(), case
         moved = out.positions - frame.positions
         if frame.pbc.any():  # the output is wrapped into the cell

@@ -137,23 +137,24 @@ class NeighborsMap:
         if self.r_cut is not None:
             scale = self.length_scale(frame)
             return float(self.r_cut) * scale, scale
-        counts = nl.counts()
-        if not len(nl.distances):
-            raise InputError(f"{frame.info.get('source', 'frame')}: no atom has a neighbour within "
-                             f"{nl.cutoff:.2f} Å (isolated atoms); a Neighbors Map needs neighbours")
+        _refuse_isolated(frame, nl, nl.counts() > 0)
         d_n = interior_shell_radii(nl, self.size)
         r_cut = min(RCUT_FACTOR * float(np.percentile(d_n, RCUT_QUANTILE)), nl.cutoff)
-        if self.scale != "auto":
-            return r_cut, 1.0 if self.scale is None else float(self.scale)
-        # the same list gives each atom's nearest neighbour: no second search; atoms with no
-        # neighbour in it (isolated) do not count
-        has = counts > 0
-        if not has.any():
-            raise InputError(f"{frame.info.get('source', 'frame')}: no atom has a neighbor within "
-                             f"{nl.cutoff:.2f} Å")
-        return r_cut, median_of_means(nl.distances[nl.offsets[:-1][has]][:, None])
+        return r_cut, self.list_scale(frame, nl)
 
-    def _neighbors(self, frame: Frame, neighbors: Neighbors) -> NeighborList:
+    def list_scale(self, frame: Frame, nl: NeighborList) -> float:
+        """The length scale (Å) of ``frame`` given its list ``nl`` (from :meth:`resolve_neighbors`):
+        for ``scale="auto"`` with the adaptive ball, the median nearest-neighbour distance read
+        off the list (no second search; atoms with no neighbour in it do not count)."""
+        if self.scale != "auto" or self.r_cut is not None:
+            return self.length_scale(frame)
+        has = nl.counts() > 0
+        _refuse_isolated(frame, nl, has)
+        return median_of_means(nl.distances[nl.offsets[:-1][has]][:, None])
+
+    def resolve_neighbors(self, frame: Frame, neighbors: Neighbors = None) -> NeighborList:
+        """The list the maps of ``frame`` are made from: ``neighbors`` (a list or query) when it
+        reaches far enough for the ball, else :meth:`find_neighbors`."""
         given = resolve(frame, neighbors)
         if given is None:
             return self.find_neighbors(frame)
@@ -183,7 +184,7 @@ class NeighborsMap:
         With ``reuse``, every block is written into the same array (valid until the next block
         is requested): fresh memory for each block costs page faults.
         """
-        nl = self._neighbors(frame, neighbors)
+        nl = self.resolve_neighbors(frame, neighbors)
         if len(nl.distances) and nl.distances.min() == 0:
             k = int(np.argmin(nl.distances))
             raise coincident_error(frame, *sorted((int(nl.i[k]), int(nl.j[k]))))
@@ -204,6 +205,12 @@ class NeighborsMap:
             _fill_maps(block, nl.offsets, nl.j, vectors, inside, weights,
                        self.size, self.gamma, self.beta, maps)
             yield block, maps
+
+
+def _refuse_isolated(frame: Frame, nl: NeighborList, has: np.ndarray) -> None:
+    if not has.any():
+        raise InputError(f"{frame.info.get('source', 'frame')}: no atom has a neighbour within "
+                         f"{nl.cutoff:.2f} Å (isolated atoms); a Neighbors Map needs neighbours")
 
 
 def interior_shell_radii(nl: NeighborList, size: int) -> np.ndarray:

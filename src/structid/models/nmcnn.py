@@ -21,7 +21,7 @@ from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import code_of
 from structid.models.base import ProbabilisticClassifier, labels_per_atom
-from structid.neighbors import CONDENSED_DISTANCE, NeighborList, Neighbors, nn_distance
+from structid.neighbors import CONDENSED_DISTANCE, NeighborList, Neighbors
 
 #: maps per forward pass at inference: small batches keep the activations in the CPU cache,
 #: several times faster than thousands of maps at once (docs/benchmarks.md)
@@ -232,13 +232,6 @@ class NMCNN(ProbabilisticClassifier):
     def find_neighbors(self, frame: Frame) -> NeighborList:
         return self.descriptor.find_neighbors(frame)
 
-    @staticmethod
-    def _is_gas(frame: Frame, neighbors: Neighbors) -> bool:
-        try:
-            return nn_distance(frame, neighbors=neighbors) > CONDENSED_DISTANCE
-        except InputError:
-            return False  # too sparse to search: the maps say so in their own error
-
     def predict_proba(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_classes) probabilities of every atom; maps are made and classified
         :data:`CHUNK` atoms at a time. Atoms with fewer than :data:`MIN_BALL_SHARE` x N
@@ -250,12 +243,13 @@ class NMCNN(ProbabilisticClassifier):
         probabilities = np.zeros((len(frame), len(self.classes_)), dtype=np.float32)
         if len(frame) == 0:
             return probabilities
-        if self.descriptor.scale == "auto" and len(frame) > 1 and self._is_gas(frame, neighbors):
+        nl = self.descriptor.resolve_neighbors(frame, neighbors)
+        if self.descriptor.list_scale(frame, nl) > CONDENSED_DISTANCE:
             return probabilities  # a gas: lengths in its own unit would make it look condensed
         # with lengths in neighbour distances, row 0 counts the neighbours within 3 of them (a
         # ball of a few atoms in a huge box reaches their distant images)
         floor = 3.0 ** -self.descriptor.gamma if self.descriptor.scale == "auto" else np.finfo(np.float32).tiny
-        for atoms, maps in self.descriptor.iter_chunks(frame, chunk=CHUNK, reuse=True, neighbors=neighbors):
+        for atoms, maps in self.descriptor.iter_chunks(frame, chunk=CHUNK, reuse=True, neighbors=nl):
             # row 0 holds one pixel per neighbour in the ball
             alone = np.count_nonzero(maps[:, 0, 0, :] >= floor, axis=1) < MIN_BALL_SHARE * maps.shape[-1]
             probabilities[atoms] = self.predict_proba_descriptors(maps)

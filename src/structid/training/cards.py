@@ -31,8 +31,8 @@ KNOWN_LIMITS = {
         "On the realistic samples PTM after 8 steps finds 96.5 % of the fcc, 93.7 % of the bcc, "
         "95.4 % of the hcp and 99.0 % of the cd atoms of the inherent structure; the misses are "
         "crystals superheated to 1.2 Tm (92.7 %; Fe 56 %, near its stability limit) and "
-        "polycrystals with grains of ~1,500 atoms at 0.5 Tm (82 %). Of the non-crystalline atoms it keeps 99.9 % of the surface atoms, "
-        "90.7 % of the defect atoms and 88.6 % of the boundary atoms out of the crystal classes: "
+        "polycrystals with grains of ~1,500 atoms at 0.5 Tm (82 %). Of the non-crystalline atoms "
+        "it keeps 99.9 % of the surface atoms, 90.7 % of the defect atoms and 88.6 % of the boundary atoms out of the crystal classes: "
         "interstitial cores and some boundary atoms are pulled onto a lattice. Lattices outside "
         "its six (A15, beta-Sn, ...) are not measured."),
     "denoiser-metals": (
