@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -175,6 +175,38 @@ def quench_runs(systems: list[System], schedule: Schedule, quench_time: float, f
     return runs
 
 
+def cycle_runs(systems: list[System], heat_time: float, cool_time: float, frames: int,
+               n_atoms: int | None, seed: int) -> list[Run]:
+    """Heat, melt and quench with snapshots all the way (the Neighbors Map paper's Figs. 5 and
+    7): crystal at 0.3 Tm heated to 1.6 Tm in ``heat_time`` ps, held, cooled to 0.3 Tm in
+    ``cool_time`` ps, held; ``frames`` snapshots on the heating and ``frames`` on the cooling.
+    Random alloys (``composition``) have no crystal of their own: they are melted at 2 Tm first
+    and only cooled. The labels are the true phase where the setpoint leaves no doubt (crystal
+    up to 0.8 Tm on heating, liquid from 1.45 Tm on heating and down to Tm on cooling, glass
+    from 0.5 Tm down); frames in between are unlabelled, as the transitions' temperatures are
+    what a user measures."""
+    runs = []
+    for s in systems:
+        low, high = 0.3 * s.tm, 1.6 * s.tm
+        hold = max(frames // 10, 1)
+        liquid = Stage(high, high, 0.1 * cool_time, hold, lambda _: "liquid")
+        if s.composition is None:
+            crystal = s.label
+            start = (Stage(low, low, 0.1 * heat_time, hold, lambda _, c=crystal: c),
+                     Stage(low, high, heat_time, frames,
+                           lambda t, tm=s.tm, c=crystal: c if t <= 0.8 * tm else "liquid" if t >= 1.45 * tm else None))
+        else:
+            start = (Stage(2 * s.tm, 2 * s.tm, 0.1 * heat_time),)
+        runs.append(Run("cycle", s, "cycle", (
+            *start, liquid,
+            Stage(high, low, cool_time, frames,
+                  lambda t, tm=s.tm: "liquid" if t >= tm else "amorphous" if t <= 0.5 * tm else None),
+            Stage(low, low, 0.1 * cool_time, hold, lambda _: "amorphous"),
+        ), run_seed(seed, "cycle", s.name), repeat_for(s, n_atoms),
+            {"heat_rate_K_per_ps": (high - low) / heat_time, "cool_rate_K_per_ps": (high - low) / cool_time}))
+    return runs
+
+
 def interface_runs(systems: list[System], schedule: Schedule, n_atoms: int | None,
                    seed: int) -> list[Run]:
     """Crystal/amorphous interfaces: the middle half of the cell (along z) is melted at 3 Tm and
@@ -231,6 +263,7 @@ RECIPES: dict[str, str] = {
     "cu60": "Cu fcc/bcc/hcp at 60 GPa and 1.1 Tm, liquid at 1.0 Tm (Mishin EAM)",
     "ramp": "heating ramp from 0.1 Tm to 1.3 Tm (any DC3 system)",
     "quench": f"melt and quench to a glass ({', '.join(GLASS)})",
+    "cycle": f"heat through melting and quench to a glass, snapshots all the way ({', '.join(GLASS)})",
     "interface": "crystal/amorphous slab interfaces, crystal tethered at 0.5 Tm, slab at 1.5 Tm "
                  "(any DC3 system; default al, fe, mg, si, nacl)",
     "extension": "a crystal no shipped model knows, at Th = 0.1, 0.25, 0.5 (graphite, AIREBO)",
@@ -242,7 +275,16 @@ RECIPES: dict[str, str] = {
 
 def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...] | None = None,
          n_atoms: int | None = None, quick: bool = False, seed: int = 0) -> list[Run]:
-    """The runs of a recipe (nothing is run)."""
+    """The runs of a recipe (nothing is run). A seed other than 0 names its runs ``NAME-seedS``,
+    so that runs of several seeds sit side by side."""
+    runs = _plan(recipe, systems, temps, n_atoms, quick, seed)
+    if seed:
+        runs = [replace(run, name=f"{run.name}-seed{seed}") for run in runs]
+    return runs
+
+
+def _plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...] | None = None,
+         n_atoms: int | None = None, quick: bool = False, seed: int = 0) -> list[Run]:
     from structid.md.systems import get_system
 
     schedule = QUICK if quick else Schedule()
@@ -271,6 +313,9 @@ def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...]
     if recipe == "quench":
         chosen = [get_system(n, GLASS) for n in systems] if systems else list(GLASS.values())
         return quench_runs(chosen, schedule, 0.5 if quick else 20.0, 2 if quick else 10, n_atoms, seed)
+    if recipe == "cycle":
+        chosen = [get_system(n, GLASS) for n in systems] if systems else [GLASS["ni"], GLASS["cuzr"]]
+        return cycle_runs(chosen, 1.0 if quick else 40.0, 1.0 if quick else 60.0, 2 if quick else 60, n_atoms, seed)
     if recipe == "interface":
         names = systems or ["al", "fe", "mg", "si", "nacl"]
         return interface_runs([get_system(n, SYSTEMS) for n in names], schedule, n_atoms, seed)

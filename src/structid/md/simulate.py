@@ -21,7 +21,7 @@ from structid.io.writers import AtomicFile, TrajectoryWriter
 from structid.labels import Labels
 from structid.md.engine import LammpsRunError, start_lammps
 from structid.md.recipes import Run, Slab, distance_to_slab_faces, initial_frame
-from structid.md.store import FORMAT_VERSION
+from structid.md.store import FORMAT_VERSION, log_path
 
 
 def execute(run: Run, root: Path, threads: int | None = None,
@@ -42,7 +42,10 @@ def execute(run: Run, root: Path, threads: int | None = None,
     with tempfile.TemporaryDirectory() as work, \
             TrajectoryWriter(dump_path, force=True) as writer:
         lmp = start_lammps(threads)
+        log = Path(work) / "log.lammps"
         try:
+            # the thermo output a user's own run leaves: `train --log` and `classify --log` read it
+            lmp.command(f"log {log}")
             setup_lammps(lmp, run, frame0, work)
             simulate = _simulate if run.sample is None else _simulate_sample
             for frame, info in simulate(lmp, run, frame0, on_progress):
@@ -60,6 +63,8 @@ def execute(run: Run, root: Path, threads: int | None = None,
             raise LammpsRunError(f"MD run {run.key} failed: {message}") from None
         finally:
             lmp.close()
+        with AtomicFile(log_path(dump_path), force=True) as out:
+            out.write(log.read_bytes() if log.exists() else b"")
     with AtomicFile(meta_path, force=True) as out:
         out.write(json.dumps(meta, indent=1).encode())
     return dump_path, meta_path

@@ -26,6 +26,7 @@ from structid.labels import LEGACY_COLUMN, STRUCTURE_TYPE_COLUMNS, names_from_co
 FORMAT_VERSION = 1
 DUMP_SUFFIX = ".lammpstrj.gz"
 META_SUFFIX = ".json"
+LOG_SUFFIX = ".log"
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
@@ -39,6 +40,11 @@ def run_paths(root: Path, recipe: str, system: str, run: str) -> tuple[Path, Pat
     """(dump, metadata) files of one run under the data directory ``root``."""
     folder = Path(root) / "md" / recipe / system
     return folder / f"{run}{DUMP_SUFFIX}", folder / f"{run}{META_SUFFIX}"
+
+
+def log_path(dump: Path) -> Path:
+    """The LAMMPS log (thermo output at every snapshot's step) kept beside a run's dump."""
+    return Path(str(dump).removesuffix(DUMP_SUFFIX) + LOG_SUFFIX)
 
 
 @dataclass(frozen=True)
