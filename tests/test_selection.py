@@ -59,7 +59,7 @@ def test_classify_denoise_and_train_take_the_selection(tmp_path):
     result = run_cli("denoise", path, "--frames", "0", "-o", tmp_path / "d.extxyz", "--iterations", "1")
     assert result.returncode == 0, result.stderr
     assert len(list(open_trajectory(tmp_path / "d.extxyz"))) == 1
-    result = run_cli("train", "less", f"fcc={path}", f"bcc={path}", "--frames", "0-1", "--per-class", "50",
+    result = run_cli("train", "less", path, "--window", "frames 0:fcc", "--window", "frames 1:bcc", "--frames", "0-1", "--per-class", "50",
                      "-o", tmp_path / "m.pt")
     assert result.returncode == 0, result.stderr
     assert_one_line_error(run_cli("classify", path, "--frames", "40-", "-o", tmp_path / "x.lammpstrj"),

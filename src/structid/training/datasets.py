@@ -85,3 +85,25 @@ def frames_of(spec: str, types: dict[int, str] | None = None,
     """The frames of a ``FILE`` or ``LABEL=FILE`` spec."""
     path = spec.partition("=")[2] or spec
     return (frame for _, frame in (selection or FrameSelection()).apply(open_trajectory(path, types=types), path))
+
+
+def sample_maps_by_class(descriptor: NeighborsMap, frame: Frame, codes: np.ndarray, quota: dict[int, int],
+                         rng: np.random.Generator, missing: float = 0.0, noise_fraction: float = 0.0,
+                         noise_sigma: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Maps of ``quota[code]`` atoms of each class (vocabulary ``codes`` per atom) of one augmented
+    copy of ``frame``; a class with fewer surviving atoms than its quota repeats atoms (their maps
+    differ only where the copy's noise does)."""
+    from structid.labels import VOCABULARY
+
+    copy = augmented(frame.replace(properties={_LABEL: np.asarray(codes)}), rng, missing=missing,
+                     noise_fraction=noise_fraction, noise_sigma=noise_sigma)
+    kept = np.asarray(copy.properties[_LABEL])
+    atoms = []
+    for code, n in sorted(quota.items()):
+        candidates = np.flatnonzero(kept == code)
+        if n and len(candidates):
+            atoms.append(rng.choice(candidates, size=n, replace=n > len(candidates)))
+    if not atoms:
+        return np.zeros((0, descriptor.channels, descriptor.size, descriptor.size), np.float32), np.array([], dtype=str)
+    atoms = np.concatenate(atoms)
+    return descriptor.compute(copy, atoms=atoms), np.asarray(VOCABULARY)[kept[atoms].astype(int)]
