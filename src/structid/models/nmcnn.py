@@ -168,7 +168,7 @@ class NMCNN(ProbabilisticClassifier):
             batches = self.epochs * max(1, -(-len(train) // self.batch_size))
             schedule = torch.optim.lr_scheduler.LambdaLR(
                 optimizer, lambda k: 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(k / batches, 1.0))))
-            history, best = [], (-1.0, None, 0)
+            history, best = [], ((-1.0, -np.inf), None, 0)
             start = time.perf_counter()
             for epoch in range(self.epochs):
                 network.train()
@@ -186,10 +186,13 @@ class NMCNN(ProbabilisticClassifier):
                     total += float(loss.detach()) * len(idx)
                 entry = {"epoch": epoch + 1, "loss": total / max(len(train), 1)}
                 if n_val:
-                    predicted = _predict(network, x[val], PREDICT_BATCH).argmax(axis=1)
-                    entry["val_accuracy"] = float(np.mean(predicted == y[val]))
-                    if entry["val_accuracy"] > best[0]:
-                        best = (entry["val_accuracy"], copy.deepcopy(network.state_dict()), epoch + 1)
+                    proba = _predict(network, x[val], PREDICT_BATCH)
+                    entry["val_accuracy"] = float(np.mean(proba.argmax(axis=1) == y[val]))
+                    entry["val_loss"] = float(-np.mean(np.log(np.maximum(proba[np.arange(n_val), y[val]], 1e-12))))
+                    # ties in accuracy (a small validation set at 100 %) go to the lower loss:
+                    # the first epoch to reach 100 % is rarely the one that generalises
+                    if (entry["val_accuracy"], -entry["val_loss"]) > best[0]:
+                        best = ((entry["val_accuracy"], -entry["val_loss"]), copy.deepcopy(network.state_dict()), epoch + 1)
                 history.append(entry)
                 if progress:
                     progress(entry)

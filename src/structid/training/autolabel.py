@@ -247,7 +247,7 @@ class TrajectoryLabels:
     def by_source(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for f in self.frames:
-            key = f.source or "unlabelled"
+            key = (f.source or "unlabelled") + (" (held out)" if f.holdout and f.source else "")
             out[key] = out.get(key, 0) + 1
         return out
 

@@ -145,13 +145,15 @@ def transitions(fractions: Fractions) -> list[dict]:
         top = int(np.argmax(t))
         model = fractions.model[rows]
         entry = {"file": recs[0].path}
-        if top >= 3:
+        heats = top >= 3 and t[top] - t[0] > 0.2 * t[top]
+        cools = len(t) - top >= 8 and t[top] - t[-1] > 0.2 * t[top]
+        if heats:
             entry["melting_model_K"] = _crossing(crystalline(model[:top + 1], fractions.names), t[:top + 1])
             if fractions.ptm is not None:
                 entry["melting_ptm_K"] = _crossing(crystalline(fractions.ptm[rows][:top + 1], fractions.ptm_names), t[:top + 1])
             if np.isfinite(e).all():
                 entry["melting_energy_K"] = melting_from_energy(t[:top + 1], e[:top + 1])
-        if len(t) - top >= 8 and "liquid" in fractions.names and "amorphous" in fractions.names:
+        if cools and "liquid" in fractions.names and "amorphous" in fractions.names:
             liquid = model[top:, fractions.names.index("liquid")]
             entry["glass_model_K"] = _crossing(liquid, t[top:])
             if np.isfinite(e).all():
