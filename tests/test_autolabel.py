@@ -173,7 +173,7 @@ def test_train_on_an_unlabelled_trajectory_with_a_report(tmp_path):
     (["--window", "T>1400:liquid", "--window", "frames 5:fcc"], "both select frame 5"),
     (["--window", "T>9000:liquid"], "--window 'T>9000:liquid' selects no frame"),
     (["--window", "T>1400:liquid", "--min-class-atoms", "100000"], "training needs at least 100000 per class"),
-    (["--window", "T>1400:liquid", "--log", "{bad}"], "no thermo row at timestep"),
+    (["--window", "T>1400:liquid", "--log", "{bad}"], "--log {bad}: no thermo row at timestep 200"),
     (["--auto-label", "acna"], "--auto-label: 'acna' is not a labeller"),
 ])
 def test_bad_training_input_is_one_line(tmp_path, extra, message):
@@ -181,6 +181,7 @@ def test_bad_training_input_is_one_line(tmp_path, extra, message):
     bad = tmp_path / "short.log"
     bad.write_text("Step Temp PotEng\n0 300 -4\n100 700 -3.9\n")
     extra = [e.replace("{bad}", str(bad)) for e in extra]
+    message = message.replace("{bad}", str(bad))
     logs = [] if "--log" in extra else ["--log", log]
     if "--log" in extra:
         at = extra.index("--log")
@@ -190,3 +191,14 @@ def test_bad_training_input_is_one_line(tmp_path, extra, message):
     if "--auto-label" in extra:
         result = run_cli("train", "nmcnn", whole, *extra, "-o", tmp_path / "m.pt")
     assert_one_line_error(result, message)
+
+
+def test_cycle_recipe_labels_and_seed_names():
+    from structid.md.recipes import plan
+
+    ni, cuzr = plan("cycle", ["ni", "cuzr"])
+    labels = [stage.label(t) for stage in ni.stages for t in (stage.t_start, stage.t_stop)]
+    assert labels[0] == "fcc" and "liquid" in labels and labels[-1] == "amorphous"
+    assert ni.stages[1].label(0.5 * 1700) == "fcc" and ni.stages[1].label(1.2 * 1700) is None
+    assert cuzr.stages[0].frames == 0  # a random alloy has no crystal of its own: melted first
+    assert plan("cycle", ["ni"], seed=3)[0].name == "cycle-seed3" and ni.name == "cycle"

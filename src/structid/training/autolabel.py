@@ -69,7 +69,10 @@ class FrameFacts:
         elif self.thermo is not None and self.thermo.has(name):
             if self.timestep is None:
                 raise InputError(f"{option}: {self.where()} has no timestep to find it in {self.thermo.source}")
-            value = self.thermo.value(name, self.timestep, self.where())
+            try:
+                value = self.thermo.value(name, self.timestep, self.where())
+            except InputError as exc:
+                raise InputError(f"--log {exc}") from None
         elif self.frame is not None and name in self.frame.properties:
             column = np.asarray(self.frame.properties[name], dtype=float)
             value = float(column.mean())
