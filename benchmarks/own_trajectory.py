@@ -33,7 +33,7 @@ from structid.md.store import data_dir
 from structid.models.compose import NeighborAveraged
 from structid.models.nmcnn import NMCNN
 from structid.training.autolabel import PTMLabels, label_trajectories
-from structid.training.report import melting_from_energy, trajectory_fractions, transitions
+from structid.training.report import glass_from_energy, melting_from_energy, trajectory_fractions, transitions
 
 CASES = {
     # name: (recipe/system, training options as a user writes them after looking at the training
@@ -47,8 +47,10 @@ CASES = {
 }
 
 
-def train(name: str, base: Path, options: list[str], out: Path, threads: int, epochs: int) -> Path:
+def train(name: str, base: Path, options: list[str], out: Path, threads: int, epochs: int, reuse: bool = False) -> Path:
     model = out / f"{name}.pt"
+    if reuse and model.exists():
+        return model
     command = [sys.executable, "-m", "structid.cli", "train", "nmcnn", f"{base}.lammpstrj.gz", "--log", f"{base}.log",
                *options, "--noise", "0.05", "--per-class", "6000", "--epochs", str(epochs), "--architecture", "pool-first-s2",
                "--report", str(out / f"{name}-train"), "-o", str(model), "--force", "--threads", str(threads)]
@@ -112,6 +114,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--reuse", action="store_true", help="check models trained by an earlier run")
     args = parser.parse_args()
     root = data_dir() / "md"
     out = data_dir() / "bench" / "own_trajectory"
@@ -119,7 +122,7 @@ def main() -> None:
     results = []
     for name in args.cases.split(","):
         key, options = CASES[name]
-        model = train(name, root / key, options, out, args.threads, args.epochs)
+        model = train(name, root / key, options, out, args.threads, args.epochs, args.reuse)
         for average in (0, 12):
             result = check(name, model, root / f"{key}-seed1", average)
             print(json.dumps(result, indent=1), flush=True)
