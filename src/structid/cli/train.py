@@ -150,6 +150,8 @@ def train_nmcnn(
         raise InputError(f"--noise must be >= 0 and --noise-fraction in (0, 1], got {noise} and {noise_fraction}")
     if per_class < 1:
         raise InputError(f"--per-class must be at least 1, got {per_class}")
+    if epochs < 1:  # before the labelling pass, which can take minutes
+        raise InputError(f"epochs must be at least 1, got {epochs}")
     table = types_option(types)
     labels = _labels(files, label_column, window, log, auto_label, rmsd_cutoff, confident_share, auto_denoise,
                      holdout_frames, table, selection, min_class_atoms)
