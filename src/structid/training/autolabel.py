@@ -31,7 +31,7 @@ from structid.frame import Frame
 from structid.io.readers import open_trajectory
 from structid.io.selection import FrameSelection
 from structid.io.thermo import UNITS, Thermo, canonical
-from structid.labels import CODE, VOCABULARY, code_of, names_from_column
+from structid.labels import CODE, VOCABULARY, names_from_column
 
 _OPS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt,
                                                    ">": operator.gt, "==": operator.eq, "=": operator.eq}
@@ -380,11 +380,3 @@ def code_names(codes: np.ndarray) -> np.ndarray:
     """Vocabulary names of int codes."""
     return np.asarray(VOCABULARY, dtype=object)[np.asarray(codes, dtype=int)].astype(str)
 
-
-def check_label(name: str, option: str) -> str:
-    """A vocabulary label for ``option`` (one-line error otherwise)."""
-    try:
-        code_of(name)
-    except InputError:
-        raise InputError(f"{option}: {name!r} is not a structure name; use one of {', '.join(VOCABULARY)}") from None
-    return name

@@ -1,4 +1,5 @@
-"""Training sets: labelled frames from files, augmentation, and sampled Neighbors Maps."""
+"""Training sets: frames of files, augmentation, and sampled Neighbors Maps (labels of a user's
+files: :mod:`structid.training.autolabel`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from structid.descriptors.neighbors_map import NeighborsMap
-from structid.errors import InputError
 from structid.frame import Frame
 from structid.io.readers import open_trajectory
 from structid.io.selection import FrameSelection
-from structid.labels import code_of, names_from_column
 from structid.lattices import gaussian_noise, remove_atoms
 from structid.neighbors import nn_distance
 
@@ -51,33 +50,6 @@ def sample_maps(descriptor: NeighborsMap, frame: Frame, names: np.ndarray, wante
         if not refill or len(atoms) == 0:
             break
     return maps, labels
-
-
-def labelled_files(specs: list[str], label_column: str | None = None,
-                   types: dict[int, str] | None = None,
-                   selection: FrameSelection | None = None) -> Iterator[tuple[Frame, np.ndarray]]:
-    """(frame, per-atom names) of every frame of ``LABEL=FILE`` specs (every atom has LABEL), or
-    of ``FILE`` specs labelled by ``label_column`` (names, or vocabulary ids such as
-    ``StructureType``; see :func:`structid.labels.names_from_column`)."""
-    for spec in specs:
-        label, sep, path = spec.partition("=")
-        if not sep:
-            label, path = None, spec
-            if label_column is None:
-                raise InputError(f"{spec}: give LABEL=FILE or --label-column")
-        else:
-            code_of(label)
-            if label == "unknown":
-                raise InputError(f"{spec}: 'unknown' is what a model says when it is not sure, not a "
-                                 "class to train; give the atoms' structure (e.g. amorphous=FILE)")
-        for _, frame in (selection or FrameSelection()).apply(open_trajectory(path, types=types), path):
-            if label is not None:
-                yield frame, np.full(len(frame), label)
-                continue
-            if label_column not in frame.properties:
-                raise InputError(f"{path}: no column {label_column!r} (columns: {', '.join(frame.properties) or 'none'})")
-            names = names_from_column(label_column, frame.properties[label_column], path)
-            yield frame, names
 
 
 def frames_of(spec: str, types: dict[int, str] | None = None,
