@@ -163,9 +163,10 @@ def train_nmcnn(
     maps, names_ = [], []
     with progress() as bar:
         task = bar.add_task("Neighbors Maps", total=len(records), status="")
-        for k, (record, frame) in enumerate(records_with_frames(records, table)):
+        position = {id(r): k for k, r in enumerate(records)}
+        for record, frame in records_with_frames(records, table):
             for level, fraction in enumerate(fractions):
-                got_maps, got_names = sample_maps_by_class(descriptor, frame, record.codes, quotas[level][records.index(record)],
+                got_maps, got_names = sample_maps_by_class(descriptor, frame, record.codes, quotas[level][position[id(record)]],
                                                            rng, float(fraction), noise_fraction if noise else 0.0, noise)
                 maps.append(got_maps)
                 names_.append(got_names)
@@ -257,8 +258,9 @@ def train_less(
         have = np.array([np.count_nonzero(r.codes == code) for r in records])
         picks[code] = rng.multivariate_hypergeometric(have, min(per_class, int(have.sum())))
     xs, ys = [], []
-    for k, (record, frame) in enumerate(records_with_frames(records, table)):
-        k = records.index(record)
+    position = {id(r): k for k, r in enumerate(records)}
+    for record, frame in records_with_frames(records, table):
+        k = position[id(record)]
         atoms = np.concatenate([rng.choice(np.flatnonzero(record.codes == code), size=n[k], replace=False)
                                 for code, n in picks.items() if n[k]] or [np.array([], dtype=int)])
         if len(atoms):

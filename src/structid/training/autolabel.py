@@ -211,7 +211,7 @@ class PTMLabels:
         return codes, float(1 - bad.mean()) if len(codes) else 0.0
 
 
-@dataclass
+@dataclass(eq=False)
 class LabelledFrameRecord:
     """One frame of a user's trajectory after labelling (frames are re-read for sampling)."""
 
