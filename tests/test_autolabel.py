@@ -202,3 +202,22 @@ def test_cycle_recipe_labels_and_seed_names():
     assert ni.stages[1].label(0.5 * 1700) == "fcc" and ni.stages[1].label(1.2 * 1700) is None
     assert cuzr.stages[0].frames == 0  # a random alloy has no crystal of its own: melted first
     assert plan("cycle", ["ni"], seed=3)[0].name == "cycle-seed3" and ni.name == "cycle"
+
+
+def test_classify_puts_the_log_temperature_on_every_frame(tmp_path):
+    import csv
+    import json
+
+    _, _, whole, log = _frames(tmp_path)
+    result = run_cli("classify", whole, "-m", "ptm", "--log", log, "-o", tmp_path / "o.lammpstrj",
+                     "--fractions-csv", tmp_path / "f.csv", "--summary-json", tmp_path / "s.json", "--plot", tmp_path / "p.png")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader((tmp_path / "f.csv").open()))
+    assert [float(r["Temp"]) for r in rows] == [300, 700, 1100, 1500, 1900, 2300]
+    assert float(rows[0]["fcc"]) > 0.9 > float(rows[-1]["fcc"])
+    assert json.loads((tmp_path / "s.json").read_text())["frames"][5]["Temp"] == 2300
+    short = tmp_path / "short.log"
+    short.write_text("Step Temp\n0 300\n100 700\n")
+    assert_one_line_error(run_cli("classify", whole, "-m", "ptm", "--log", short, "-o", tmp_path / "x.lammpstrj"),
+                          f"--log {short}: no thermo row at timestep 200 of frame 2")
+    assert not (tmp_path / "x.lammpstrj").exists()  # nothing half-written

@@ -44,7 +44,11 @@ class StructureFractions:
     After :meth:`conclude`: ``frames_`` (one :class:`FrameCounts` per frame), ``names_`` (the
     structures found, in vocabulary order), ``fractions_`` (n_frames, len(names_)),
     ``timesteps_`` (n_frames,) or None when a frame has no timestep, ``total_counts_``.
+    ``temperatures_`` (n_frames,) K, None unless set by the caller (e.g. from the run's log):
+    then the CSV and JSON carry it and the plot is against it.
     """
+
+    temperatures_: np.ndarray | None = None
 
     def __init__(self, classifier: Classifier, neighbors: Neighbors = None) -> None:
         self.classifier = classifier
@@ -108,6 +112,9 @@ class StructureFractions:
         n = max(self.n_atoms, 1)
         frames = [{"index": f.index, "timestep": f.timestep, "atoms": f.atoms, "counts": f.counts,
                    "fractions": f.fractions} for f in self.frames_]
+        if self.temperatures_ is not None:
+            for entry, t in zip(frames, self.temperatures_):
+                entry["Temp"] = float(t)
         return {**header, "frames": frames,
                 "total": {"atoms": self.n_atoms, "counts": dict(self.total_counts_),
                           "fractions": {k: v / n for k, v in self.total_counts_.items()}}}
@@ -120,16 +127,22 @@ class StructureFractions:
         self._check()
         text = io.StringIO()
         writer = csv.writer(text)
-        writer.writerow(["frame", "timestep", "atoms", *self.names_])
-        for f, row in zip(self.frames_, self.fractions_):
-            writer.writerow([f.index, f.timestep, f.atoms, *(f"{v:.6f}" for v in row)])
+        temps = self.temperatures_
+        writer.writerow(["frame", "timestep", *(["Temp"] if temps is not None else []), "atoms", *self.names_])
+        for k, (f, row) in enumerate(zip(self.frames_, self.fractions_)):
+            writer.writerow([f.index, f.timestep, *([f"{temps[k]:.6g}"] if temps is not None else []), f.atoms,
+                             *(f"{v:.6f}" for v in row)])
         return text.getvalue()
 
     def plot(self) -> bytes:
-        """PNG of the fractions against timestep (frame index when a timestep is missing)."""
+        """PNG of the fractions against temperature when set, else timestep (frame index when a
+        timestep is missing)."""
         from structid.plots import fraction_plot
 
         self._check()
+        if self.temperatures_ is not None:
+            return fraction_plot(self.temperatures_, self.fractions_, self.names_, "temperature (K)",
+                                 f"structure fractions ({self.method})")
         use_steps = self.timesteps_ is not None
         x = self.timesteps_ if use_steps else np.arange(len(self.frames_))
         return fraction_plot(x, self.fractions_, self.names_, "timestep" if use_steps else "frame",

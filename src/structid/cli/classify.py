@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -18,6 +19,7 @@ from structid.io.readers import open_trajectory
 from structid.io.writers import AtomicFile, TrajectoryWriter
 from structid.labels import CODE
 from structid.io.selection import FrameSelection
+from structid.io.thermo import read_lammps_log
 from structid.parallel import DaskLabeller
 from structid.registry import build_pipeline, get_denoiser
 
@@ -44,17 +46,19 @@ def classify(
     every: EveryOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="label frames on a local Dask cluster of N processes (resumes an interrupted run)")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="label frames on a running Dask cluster, e.g. tcp://head:8786")] = None,
+    log: Annotated[Optional[str], typer.Option("--log", help="the run's LAMMPS log: each frame's temperature (thermo Temp at its timestep) goes into the fractions CSV/JSON and the plot's x axis")] = None,
 ) -> None:
     """Label every atom of every frame; write the labels (on the input positions) and print a summary."""
     runtime.configure(threads, device)
     selection = FrameSelection.parse(frames, every)
+    thermo = read_lammps_log(log) if log else None
     pipeline = {"method": method, "model": model, "min_confidence": min_confidence,
                 "neighbor_average": neighbor_average, "denoise": denoise, "denoiser": denoiser,
                 "rmsd_cutoff": rmsd_cutoff}
     classifier = build_pipeline(**pipeline)
     traj = open_trajectory(file, format=format, types=types_option(types))
     target = Path(output) if output else default_output(traj.path, traj.format)
-    check_paths([traj.path], {"--output": str(target), "--summary-json": summary_json,
+    check_paths([traj.path, log], {"--output": str(target), "--summary-json": summary_json,
                               "--fractions-csv": fractions_csv, "--plot": plot})
     # every output is opened before the (possibly long) run so that a bad path fails at once
     extras = {p: AtomicFile(p, force=force, protect=(traj.path,)) for p in (summary_json, fractions_csv, plot) if p}
@@ -68,7 +72,10 @@ def classify(
         with TrajectoryWriter(target, force=force, protect=(traj.path,)) as writer, progress() as bar:
             task = bar.add_task("classifying", total=traj.total_bytes, status="")
             computed = labeller.labels() if labeller is not None else None
+            temperatures = []
             for k, frame in selection.apply(traj, file):
+                if thermo is not None:
+                    temperatures.append(_temperature(thermo, frame, k, file))
                 labels = analysis.process(frame) if computed is None else analysis.record(frame, next(computed))
                 writer.write(frame, labels)
                 bar.update(task, completed=traj.bytes_read if traj.total_bytes else k + 1, status=f"frame {k + 1}")
@@ -76,6 +83,8 @@ def classify(
                 analysis.conclude()
             except InputError:
                 raise InputError(f"{file}: contains no frames") from None
+            if thermo is not None:
+                analysis.temperatures_ = np.array(temperatures)
         _print_summary(file, analysis, target, time.perf_counter() - start)
         if summary_json:
             extras[summary_json].write(analysis.to_json(input=str(file), output=str(target), method=analysis.method).encode())
@@ -91,6 +100,17 @@ def classify(
         for f in extras.values():
             f.abort()
         raise
+
+
+def _temperature(thermo, frame, index: int, file: str) -> float:
+    """The log's temperature (K) at the frame's timestep; one-line errors name --log."""
+    step = frame.info.get("timestep")
+    if step is None:
+        raise InputError(f"--log {thermo.source}: frame {index} of {file} has no timestep to find in the log")
+    try:
+        return thermo.value("Temp", int(step), f"frame {index} of {file}")
+    except InputError as exc:
+        raise InputError(f"--log {exc}") from None
 
 
 def _print_summary(file: str, analysis: StructureFractions, target: Path, elapsed: float) -> None:
