@@ -168,29 +168,23 @@ def test_train_on_an_unlabelled_trajectory_with_a_report(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--window", "T>1400:fcx"], "--window 'T>1400:fcx': 'fcx' is not a structure name"),
-    (["--window", "T>1400:liquid", "--window", "frames 5:fcc"], "both select frame 5"),
-    (["--window", "T>9000:liquid"], "--window 'T>9000:liquid' selects no frame"),
-    (["--window", "T>1400:liquid", "--min-class-atoms", "100000"], "training needs at least 100000 per class"),
-    (["--window", "T>1400:liquid", "--log", "{bad}"], "--log {bad}: no thermo row at timestep 200"),
+@pytest.mark.parametrize("args, message", [
+    (["--log", "{log}", "--auto-label", "ptm", "--window", "T>1400:fcx"], "--window 'T>1400:fcx': 'fcx' is not a structure name"),
+    (["--log", "{log}", "--auto-label", "ptm", "--window", "T>1400:liquid", "--window", "frames 5:fcc"], "both select frame 5"),
+    (["--log", "{log}", "--auto-label", "ptm", "--window", "T>9000:liquid"], "--window 'T>9000:liquid' selects no frame"),
+    (["--log", "{log}", "--auto-label", "ptm", "--window", "T>1400:liquid", "--min-class-atoms", "100000"],
+     "training needs at least 100000 per class"),
+    (["--log", "{bad}", "--window", "T>1400:liquid"], "--log {bad}: no thermo row at timestep 200"),
     (["--auto-label", "acna"], "--auto-label: 'acna' is not a labeller"),
 ])
-def test_bad_training_input_is_one_line(tmp_path, extra, message):
+def test_bad_training_input_is_one_line(tmp_path, args, message):
     _, _, whole, log = _frames(tmp_path)
     bad = tmp_path / "short.log"
     bad.write_text("Step Temp PotEng\n0 300 -4\n100 700 -3.9\n")
-    extra = [e.replace("{bad}", str(bad)) for e in extra]
-    message = message.replace("{bad}", str(bad))
-    logs = [] if "--log" in extra else ["--log", log]
-    if "--log" in extra:
-        at = extra.index("--log")
-        logs, extra = extra[at:at + 2], extra[:at] + extra[at + 2:]
-    result = run_cli("train", "nmcnn", whole, *logs, "--auto-label", "ptm", *extra, "--epochs", "1",
-                     "-o", tmp_path / "m.pt")
-    if "--auto-label" in extra:
-        result = run_cli("train", "nmcnn", whole, *extra, "-o", tmp_path / "m.pt")
-    assert_one_line_error(result, message)
+    fill = (lambda text: text.replace("{log}", str(log)).replace("{bad}", str(bad)))
+    result = run_cli("train", "nmcnn", whole, *map(fill, args), "--epochs", "1", "-o", tmp_path / "m.pt")
+    assert_one_line_error(result, fill(message))
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_cycle_recipe_labels_and_seed_names():

@@ -22,6 +22,7 @@ from structid.io.selection import FrameSelection
 from structid.io.thermo import read_lammps_log
 from structid.parallel import DaskLabeller
 from structid.registry import build_pipeline, get_denoiser
+from structid.training.autolabel import FrameFacts
 
 
 def classify(
@@ -104,13 +105,7 @@ def classify(
 
 def _temperature(thermo, frame, index: int, file: str) -> float:
     """The log's temperature (K) at the frame's timestep; one-line errors name --log."""
-    step = frame.info.get("timestep")
-    if step is None:
-        raise InputError(f"--log {thermo.source}: frame {index} of {file} has no timestep to find in the log")
-    try:
-        return thermo.value("Temp", int(step), f"frame {index} of {file}")
-    except InputError as exc:
-        raise InputError(f"--log {exc}") from None
+    return FrameFacts(file, index, frame.info.get("timestep"), None, thermo).value("T", "--log")
 
 
 def _print_summary(file: str, analysis: StructureFractions, target: Path, elapsed: float) -> None:

@@ -284,7 +284,7 @@ def plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...]
 
 
 def _plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...] | None = None,
-         n_atoms: int | None = None, quick: bool = False, seed: int = 0) -> list[Run]:
+          n_atoms: int | None = None, quick: bool = False, seed: int = 0) -> list[Run]:
     from structid.md.systems import get_system
 
     schedule = QUICK if quick else Schedule()

@@ -11,6 +11,7 @@ from structid.descriptors.neighbors_map import NeighborsMap
 from structid.frame import Frame
 from structid.io.readers import open_trajectory
 from structid.io.selection import FrameSelection
+from structid.labels import VOCABULARY
 from structid.lattices import gaussian_noise, remove_atoms
 from structid.neighbors import nn_distance
 
@@ -65,8 +66,6 @@ def sample_maps_by_class(descriptor: NeighborsMap, frame: Frame, codes: np.ndarr
     """Maps of ``quota[code]`` atoms of each class (vocabulary ``codes`` per atom) of one augmented
     copy of ``frame``; a class with fewer surviving atoms than its quota repeats atoms (their maps
     differ only where the copy's noise does)."""
-    from structid.labels import VOCABULARY
-
     copy = augmented(frame.replace(properties={_LABEL: np.asarray(codes)}), rng, missing=missing,
                      noise_fraction=noise_fraction, noise_sigma=noise_sigma)
     kept = np.asarray(copy.properties[_LABEL])
