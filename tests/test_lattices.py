@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from structid.errors import InputError
-from structid.lattices import (LATTICES, gaussian_noise, lattice, random_rotation, remove_atoms,
+from structid.lattices import (FOREIGN_LATTICES, LATTICES, gaussian_noise, lattice, random_rotation, remove_atoms,
                                strain, uniform_noise)
 from structid.neighbors import nearest_neighbors, neighbor_list
 
@@ -89,3 +89,22 @@ def test_atoms_lie_inside_the_cell(name):
     f = lattice(name, 2.5, 2)
     s = f.scaled_positions()
     assert np.all((s >= -1e-12) & (s < 1 - 1e-12))
+
+
+# atoms per conventional cell, and the coordination within 1.15 nn of each species (a set when
+# a species sits on inequivalent sites): crystallographic facts of each structure
+FOREIGN = {"a15": (8, {"W": {6, 12}}), "beta-sn": (4, {"Sn": {6}}), "alpha-u": (4, {"U": {4}}),
+           "cristobalite": (24, {"Si": {4}, "O": {2}}), "quartz": (9, {"Si": {4}, "O": {2}})}
+
+
+@pytest.mark.parametrize("name", sorted(FOREIGN_LATTICES))
+def test_foreign_lattices_have_their_crystallographic_shells(name):
+    f = lattice(name, nn_distance=2.0, repeat=3)
+    per_cell, shells = FOREIGN[name]
+    assert len(f) == 27 * per_cell
+    nl = neighbor_list(f, 2.0 * 1.15)
+    assert nl.distances.min() == pytest.approx(2.0)
+    counts = nl.counts()
+    assert {s: set(counts[f.species == s].tolist()) for s in shells} == shells
+    # no vocabulary class fits, so the truth is "unknown"
+    assert f.info["label"] == "unknown"

@@ -68,6 +68,63 @@ LATTICES: dict[str, LatticeSpec] = {
 }
 
 
+def _nearest_distance(cell: np.ndarray, basis: np.ndarray) -> float:
+    """Shortest distance between two sites of a periodic cell (rows ``cell``, fractional ``basis``)."""
+    shifts = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    d = (basis[:, None, None, :] - basis[None, :, None, :] + shifts[None, None, :, :]) @ cell
+    r = np.linalg.norm(d, axis=-1)
+    return float(r[r > 1e-9].min())
+
+
+def _measured(cell, basis, sublattice, species, symmetry=()) -> LatticeSpec:
+    """A cell from crystallographic data (Å, fractional sites; ``symmetry``: functions mapping a
+    fractional site to its images) scaled to a nearest-neighbour distance of 1."""
+    sites = np.asarray(basis, float)
+    kinds = np.asarray(sublattice, int)
+    for op in symmetry:
+        sites = np.vstack([sites, [op(*p) for p in sites]])
+        kinds = np.concatenate([kinds, kinds])
+    sites %= 1.0
+    # drop the images that land on a site already there
+    keep = []
+    for k, p in enumerate(sites):
+        if not any(np.allclose((p - sites[q] + 0.5) % 1.0 - 0.5, 0, atol=1e-6) for q in keep):
+            keep.append(k)
+    sites, kinds = sites[keep], kinds[keep]
+    cell = np.asarray(cell, float)
+    return _spec(cell / _nearest_distance(cell, sites), sites, kinds, species, "unknown")
+
+
+#: Crystals outside :data:`VOCABULARY <structid.labels.VOCABULARY>`: no model has a class for
+#: them, so a right answer is ``unknown`` or ``other`` (``info["label"]`` is ``"unknown"``).
+#: Experimental cells at room temperature.
+FOREIGN_LATTICES: dict[str, LatticeSpec] = {
+    # beta-W (A15, Cr3Si type), Pm-3n: 2a and 6c sites
+    "a15": _measured(np.eye(3) * 5.05, [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0, 0.5], [0.75, 0, 0.5],
+                                        [0.5, 0.25, 0], [0.5, 0.75, 0], [0, 0.5, 0.25], [0, 0.5, 0.75]],
+                     [0] * 8, ("W",)),
+    # beta-Sn (A5), I4_1/amd, a = 5.831, c = 3.182 Å: 4a sites of the body-centred tetragonal cell
+    "beta-sn": _measured(np.diag([5.831, 5.831, 3.182]),
+                         [[0, 0, 0], [0.5, 0.5, 0.5], [0, 0.5, 0.25], [0.5, 0, 0.75]], [0] * 4, ("Sn",)),
+    # alpha-U (A20), Cmcm, a = 2.854, b = 5.869, c = 4.955 Å, 4c sites (0, y, 1/4), y = 0.1025
+    "alpha-u": _measured(np.diag([2.854, 5.869, 4.955]),
+                         [[0, 0.1025, 0.25], [0, -0.1025, 0.75], [0.5, 0.6025, 0.25], [0.5, 0.3975, 0.75]],
+                         [0] * 4, ("U",)),
+    # ideal beta-cristobalite SiO2 (Fd-3m): Si on a diamond lattice, O halfway along its bonds
+    "cristobalite": _measured(
+        np.eye(3) * 7.16,
+        np.vstack([_FCC, _FCC + 0.25, *[_FCC + np.array(s) / 8 for s in
+                                        ([1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1])]]),
+        [0] * 8 + [1] * 16, ("Si", "O")),
+    # alpha-quartz SiO2, P3_221, a = 4.913, c = 5.405 Å; Si (0.4697, 0, 0), O (0.4135, 0.2669, 0.1191)
+    "quartz": _measured(
+        _HEX * [4.913, 4.913, 5.405], [[0.4697, 0.0, 0.0], [0.4135, 0.2669, 0.1191]], [0, 1], ("Si", "O"),
+        symmetry=(lambda x, y, z: (-y, x - y, z + 2 / 3), lambda x, y, z: (-x + y, -x, z + 1 / 3),
+                  lambda x, y, z: (x - y, -y, -z), lambda x, y, z: (y, x, -z + 2 / 3),
+                  lambda x, y, z: (-x, -x + y, -z + 1 / 3))),
+}
+
+
 def lattice(
     name: str,
     nn_distance: float = 2.5,
@@ -78,19 +135,18 @@ def lattice(
 
     Args:
         name: one of :data:`LATTICES` (fcc, bcc, hcp, sc, cd, hd, rocksalt, cscl, fluorite,
-            graphite).
+            graphite) or of :data:`FOREIGN_LATTICES` (a15, beta-sn, alpha-u, cristobalite, quartz).
         nn_distance: nearest-neighbour distance in Å (for graphite the in-plane C-C bond; the
             interlayer spacing keeps graphite's ratio 3.35/1.42).
         repeat: replications of the conventional cell along each cell vector.
         species: element(s) of the sublattices; defaults are listed in ``LATTICES``.
 
     Returns:
-        A frame whose ``info["label"]`` is the structure name.
+        A frame whose ``info["label"]`` is the structure name (``"unknown"`` for the foreign ones).
     """
-    try:
-        spec = LATTICES[name]
-    except KeyError:
-        raise InputError(f"unknown lattice {name!r}; known: {', '.join(LATTICES)}") from None
+    spec = LATTICES.get(name) or FOREIGN_LATTICES.get(name)
+    if spec is None:
+        raise InputError(f"unknown lattice {name!r}; known: {', '.join([*LATTICES, *FOREIGN_LATTICES])}")
     if not nn_distance > 0:
         raise InputError(f"`nn_distance` must be positive (Å), got {nn_distance!r}")
     reps = np.broadcast_to(np.asarray(repeat, dtype=int), (3,))
