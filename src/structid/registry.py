@@ -85,13 +85,15 @@ def get_denoiser(model: str | Path | None = None):
 
 def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confidence: float | None = None,
                    neighbor_average: int = 0, denoise: int = 0, denoiser: str | None = None,
-                   scale: float | None = None, rmsd_cutoff: float | None = None) -> Classifier:
+                   scale: float | None = None, rmsd_cutoff: float | None = None,
+                   check_order: bool = False) -> Classifier:
     """The classifier ``structid classify`` runs for these options: ``method`` (with ``model``,
     ``min_confidence``, PTM's ``rmsd_cutoff``), optionally averaged over ``neighbor_average``
-    neighbours and run on positions denoised ``denoise`` times (``denoiser``: file or shipped
-    name; ``scale``: a fixed first-shell distance in Å). Plain data in, so a worker process can
-    rebuild the same pipeline."""
-    from structid.models.compose import Denoised, NeighborAveraged
+    neighbours, its labels checked against the regional order (``check_order``:
+    :class:`~structid.models.compose.OrderChecked`), and run on positions denoised ``denoise``
+    times (``denoiser``: file or shipped name; ``scale``: a fixed first-shell distance in Å).
+    Plain data in, so a worker process can rebuild the same pipeline."""
+    from structid.models.compose import Denoised, NeighborAveraged, OrderChecked
 
     options: dict[str, Any] = {}
     if rmsd_cutoff is not None:
@@ -113,6 +115,11 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
     classifier = get_classifier(method, **options)
     if neighbor_average:
         classifier = NeighborAveraged(classifier, neighbor_average, min_confidence=min_confidence or 0.0)
+    if check_order:
+        if method in ("default", "acna", "ptm", "diamond"):
+            raise InputError(f"--check-order applies to the ML methods (nmcnn, less, a model file); "
+                             f"{method!r} {'has it built in' if method == 'default' else 'finds no structure it does not know'}")
+        classifier = OrderChecked(classifier)
     if denoise:
         classifier = Denoised(get_denoiser(denoiser), classifier, denoise, scale=scale)
     return classifier
@@ -131,21 +138,21 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
     """The recommended pipeline (``structid classify`` without ``-m``): PTM (``rmsd_cutoff``) on
     positions denoised by ``denoiser-all`` for crystals, surfaces, defects and boundaries; the
     Neighbors Map CNN (``model``, default nmcnn-metals; probabilities averaged over 12
-    neighbours, then ``min_confidence``) for frames the templates cannot see (atoms missing
-    throughout, liquids, crystals too hot) and for liquid regions
-    (:class:`~structid.models.compose.Hybrid`)."""
+    neighbours, then ``min_confidence``; labels the regional order contradicts ``unknown``) for
+    frames the templates cannot see (atoms missing throughout, liquids, crystals too hot,
+    crystals no model knows) and for liquid regions (:class:`~structid.models.compose.Hybrid`)."""
     from structid.models.compose import Hybrid
 
     crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS, rmsd_cutoff=rmsd_cutoff)
     ml = build_pipeline("nmcnn", model=model, neighbor_average=DEFAULT_PIPELINE_AVERAGE,
-                        min_confidence=min_confidence or None)
+                        min_confidence=min_confidence or None, check_order=True)
     hybrid = Hybrid(crystal, ml)
     hybrid.name = "default"
     return hybrid
 
 
 def pipeline(spec: str) -> Classifier:
-    """The pipeline a name such as ``ptm``, ``nmcnn+avg12``, ``ptm+denoise8`` or
+    """The pipeline a name such as ``ptm``, ``nmcnn+avg12+order``, ``ptm+denoise8`` or
     ``acna+denoise4@denoiser-dc3`` stands for (the method names compositions report); ``@``
     names the denoiser (file or shipped model)."""
     spec = spec.strip()
@@ -153,13 +160,16 @@ def pipeline(spec: str) -> Classifier:
     method, *steps = head.split("+")
     options: dict[str, Any] = {"denoiser": denoiser or None}
     for step in steps:
+        if step == "order":
+            options["check_order"] = True
+            continue
         for key, prefix in (("denoise", "denoise"), ("neighbor_average", "avg")):
             if step.startswith(prefix) and step[len(prefix):].isdigit():
                 options[key] = int(step[len(prefix):])
                 break
         else:
-            raise InputError(f"pipeline {spec!r}: unknown step {step!r}; steps are denoiseN and avgN "
-                             "(e.g. ptm+denoise8, nmcnn+avg12, ptm+denoise8@denoiser-dc3)")
+            raise InputError(f"pipeline {spec!r}: unknown step {step!r}; steps are denoiseN, avgN and order "
+                             "(e.g. ptm+denoise8, nmcnn+avg12+order, ptm+denoise8@denoiser-dc3)")
     if denoiser and not options.get("denoise"):
         raise InputError(f"pipeline {spec!r}: @{denoiser} names a denoiser, add +denoiseN")
     return build_pipeline(method, **options)

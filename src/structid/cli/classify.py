@@ -36,6 +36,7 @@ def classify(
     model: Annotated[Optional[str], typer.Option("--model", help="trained model file for ML methods (default: the shipped one)")] = None,
     min_confidence: Annotated[Optional[float], typer.Option("--min-confidence", help="ML methods: label atoms below this top probability `unknown`")] = None,
     neighbor_average: Annotated[int, typer.Option("--neighbor-average", help="ML methods: average each atom's probabilities with those of its N nearest neighbours (0: off; 12 is the measured setting)")] = 0,
+    check_order: Annotated[bool, typer.Option("--check-order", help="ML methods: label `unknown` a liquid/amorphous atom in an ordered region (a crystal the model does not know) and a crystal atom in a disordered one; writes the `order` column (the default method does this)")] = False,
     denoise: Annotated[int, typer.Option("--denoise", help="denoise with this many iterations first (0: off)")] = 0,
     denoiser: Annotated[Optional[str], typer.Option("--denoiser", help="denoiser file or shipped name, e.g. denoiser-dc3 (default: denoiser-all)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
@@ -55,7 +56,7 @@ def classify(
     thermo = read_lammps_log(log) if log else None
     pipeline = {"method": method, "model": model, "min_confidence": min_confidence,
                 "neighbor_average": neighbor_average, "denoise": denoise, "denoiser": denoiser,
-                "rmsd_cutoff": rmsd_cutoff}
+                "rmsd_cutoff": rmsd_cutoff, "check_order": check_order}
     classifier = build_pipeline(**pipeline)
     traj = open_trajectory(file, format=format, types=types_option(types))
     target = Path(output) if output else default_output(traj.path, traj.format)

@@ -85,6 +85,25 @@ class Steinhardt:
         frame = as_frame(frame)
         if len(frame) == 0:
             return np.zeros((0, self.n_features))
+        i, j, vec = self.bonds(frame, neighbors)
+        n, nl_ = len(frame), len(self.ls)
+        out = np.zeros((n, self.n_features))
+        ls = np.array(self.ls, dtype=np.int64)
+        offsets = _offsets(i, n)
+        qlm = _qlm_kernel(offsets, vec, ls)
+        out[:, :nl_] = _norms(qlm, ls)
+        if self.cross_species and len(np.unique(frame.species)) > 1:
+            unlike = frame.species[i] != frame.species[j]
+            cross = _qlm_kernel(_offsets(i[unlike], n), np.ascontiguousarray(vec[unlike]), ls)
+            out[:, nl_:2 * nl_] = _norms(cross, ls)
+        if self.averaged:
+            out[:, -nl_:] = _norms(_average_kernel(offsets, j.astype(np.int64), qlm), ls)
+        return out
+
+
+    def bonds(self, frame: Frame, neighbors: Neighbors = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The bonds the q_l are taken over: ``i``, ``j`` (sorted by ``i``) and the (m, 3) float64
+        vectors from ``i`` to ``j``, Å, for every pair closer than ``i``'s adaptive cutoff."""
         given = resolve(frame, neighbors)
         r_cut = self.cutoffs(frame, given)
         nl = resolve(frame, given, r_max=float(r_cut.max()) * (1 + 1e-9))
@@ -94,19 +113,7 @@ class Steinhardt:
             # a zero bond vector has no direction: q_l would be NaN
             k = int(np.argmin(nl.distances[keep]))
             raise coincident_error(frame, *sorted((int(i[k]), int(j[k]))))
-        n, nl_ = len(frame), len(self.ls)
-        out = np.zeros((n, self.n_features))
-        ls = np.array(self.ls, dtype=np.int64)
-        offsets = _offsets(i, n)
-        qlm = _qlm_kernel(offsets, np.ascontiguousarray(vec, dtype=np.float64), ls)
-        out[:, :nl_] = _norms(qlm, ls)
-        if self.cross_species and len(np.unique(frame.species)) > 1:
-            unlike = frame.species[i] != frame.species[j]
-            cross = _qlm_kernel(_offsets(i[unlike], n), np.ascontiguousarray(vec[unlike]), ls)
-            out[:, nl_:2 * nl_] = _norms(cross, ls)
-        if self.averaged:
-            out[:, -nl_:] = _norms(_average_kernel(offsets, j.astype(np.int64), qlm), ls)
-        return out
+        return i, j, np.ascontiguousarray(vec, dtype=np.float64)
 
 
 def _offsets(i: np.ndarray, n: int) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Compositions of methods: denoise then classify, and average probabilities over neighbours.
+"""Compositions of methods: denoise then classify, average probabilities over neighbours, check
+labels against the region's bond-orientational order, and the hybrid of templates and ML.
 
 Both are classifiers themselves (``classify(frame, neighbors=None) -> Labels``) whose labels
 belong to the input atoms, in input order; the method name records the composition
@@ -11,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from structid.descriptors.order import RegionalOrder
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import CODE, CRYSTALLINE, Classifier, Labels
@@ -97,6 +99,50 @@ class NeighborAveraged:
         probabilities[~own.any(axis=1)] = 0.0
         return Labels.from_probabilities(np.asarray(probabilities), labels.classes, self.min_confidence,
                                          method=self.name, extra=labels.extra)
+
+
+#: regional order (:mod:`structid.descriptors.order`) that separates crystal regions from liquid
+#: and glass ones: liquids and glasses stay below 0.16 at their 99th percentile (half of the atoms
+#: missing included), crystals at their melting point above 0.19 (docs/benchmarks.md)
+ORDERED = 0.2
+
+
+class OrderChecked:
+    """A classifier's labels, with the ones the region's order contradicts made ``unknown``.
+
+    An ML model has a class for every structure it was trained on and nothing else: an unknown
+    crystal gets the label of whichever known structure it resembles, most often ``liquid``, with
+    a probability near 1, and a glass may come out as a crystal. The regional bond-orientational
+    order (:class:`~structid.descriptors.order.RegionalOrder`) tells ordered regions from
+    disordered ones without any model: a ``liquid`` or ``amorphous`` atom in a region with order
+    of at least ``ordered`` (a crystal the model does not know), and a crystalline label in a
+    region below it (a glass or liquid taken for a crystal), become ``unknown``. ``other`` and
+    ``unknown`` stay. The order goes to ``extra["order"]``; probabilities stay the model's.
+    """
+
+    def __init__(self, classifier: Classifier, ordered: float = ORDERED, radius: float = 3.0) -> None:
+        if not 0 < ordered < 1:
+            raise InputError(f"the order threshold must be between 0 and 1, got {ordered}")
+        self.classifier, self.ordered = classifier, ordered
+        self.order = RegionalOrder(radius)
+        self.name = f"{getattr(classifier, 'name', 'classifier')}+order"
+
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        """The classes of the checked classifier."""
+        return tuple(self.classifier.classes_)
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame`` with the classifier, then check the labels."""
+        frame = as_frame(frame)
+        labels = self.classifier.classify(frame, neighbors=neighbors)
+        order = self.order.compute(frame, neighbors)
+        codes = labels.codes.copy()
+        disordered = np.isin(codes, [CODE["liquid"], CODE["amorphous"]])
+        crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
+        ordered = order >= self.ordered
+        codes[(disordered & ordered) | (crystal & ~ordered)] = CODE["unknown"]
+        return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "order": order})
 
 
 class Hybrid:

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+from scipy.special import sph_harm_y
+
+from structid.descriptors.order import RegionalOrder
+from structid.errors import InputError
+from structid.frame import Frame
+from structid.labels import CODE, Labels
+from structid.lattices import gaussian_noise, lattice, random_rotation
+from structid.models.compose import ORDERED, OrderChecked
+from structid.registry import build_pipeline, pipeline
+
+LS = (4, 6, 8, 10, 12)
+
+
+def brute_force_order(frame: Frame, radius: float) -> np.ndarray:
+    """The definition, literally, with minimum-image vectors in a cubic cell: bonds within 1.2 x
+    the mean distance to the 4 nearest neighbours; every bond of every atom within ``radius``
+    median first-shell distances (the atom included); Q_l over all m from the sum of Y_lm."""
+    box = frame.cell[0, 0]
+    d = frame.positions[None, :, :] - frame.positions[:, None, :]
+    d -= box * np.round(d / box)
+    r = np.linalg.norm(d, axis=2)
+    np.fill_diagonal(r, np.inf)
+    cut = 1.2 * np.sort(r, axis=1)[:, :4].mean(axis=1)
+    cut = np.minimum(cut, 2 * np.median(cut))
+    shell = np.median(cut) / 1.2
+    out = np.zeros((len(frame), len(LS)))
+    for i in range(len(frame)):
+        region = np.flatnonzero((r[i] < radius * shell) | (np.arange(len(frame)) == i))
+        vectors = np.concatenate([d[j][r[j] < cut[j]] for j in region])
+        polar = np.arccos(np.clip(vectors[:, 2] / np.linalg.norm(vectors, axis=1), -1, 1))
+        azimuth = np.arctan2(vectors[:, 1], vectors[:, 0])
+        for k, l in enumerate(LS):
+            qlm = np.array([sph_harm_y(l, m, polar, azimuth).mean() for m in range(-l, l + 1)])
+            out[i, k] = np.sqrt(4 * np.pi / (2 * l + 1) * np.sum(np.abs(qlm) ** 2))
+    return out
+
+
+def test_matches_the_definition_on_random_atoms(rng):
+    box = 14.0
+    frame = Frame(positions=rng.uniform(0, box, (150, 3)), cell=np.eye(3) * box, pbc=(True,) * 3,
+                  species=np.full(150, "Ar"))
+    np.testing.assert_allclose(RegionalOrder(2.0).compute_all(frame), brute_force_order(frame, 2.0), atol=1e-9)
+
+
+@pytest.mark.parametrize("name, l, value", [("fcc", 6, 0.57452), ("fcc", 4, 0.19094), ("sc", 4, 0.76376),
+                                            ("sc", 6, 0.35355)])
+def test_a_perfect_crystal_has_its_bond_order_everywhere(name, l, value):
+    # every bond of a perfect crystal points along the same few directions: the regional Q_l is
+    # the single atom's q_l, known in closed form
+    q = RegionalOrder().compute_all(lattice(name, 2.5, 6))
+    np.testing.assert_allclose(q[:, LS.index(l)], value, atol=2e-5)
+
+
+def test_rotation_and_missing_atoms_keep_a_crystal_ordered(rng):
+    frame = gaussian_noise(lattice("bcc", 2.5, 8), 0.15, rng)
+    order = RegionalOrder().compute(frame)
+    np.testing.assert_allclose(RegionalOrder().compute(random_rotation(frame, rng)), order, atol=1e-9)
+    thinned = frame.select(rng.random(len(frame)) < 0.5)
+    assert np.percentile(RegionalOrder().compute(thinned), 1) > ORDERED
+
+
+def test_random_atoms_are_disordered(rng):
+    box = 25.0
+    frame = Frame(positions=rng.uniform(0, box, (1500, 3)), cell=np.eye(3) * box, pbc=(True,) * 3,
+                  species=np.full(1500, "Ar"))
+    assert RegionalOrder().compute(frame).max() < ORDERED
+
+
+def test_bad_settings():
+    with pytest.raises(InputError, match="radius"):
+        RegionalOrder(0)
+    with pytest.raises(InputError, match="even"):
+        RegionalOrder(ls=(3, 6))
+    assert RegionalOrder().compute(lattice("fcc", 2.5, 2).select(np.zeros(32, bool))).shape == (0,)
+
+
+class Always:
+    """A classifier that gives every atom one label."""
+
+    name = "always"
+    classes_ = ("fcc", "liquid")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def classify(self, frame: Frame, neighbors=None) -> Labels:
+        return Labels(codes=np.full(len(frame), CODE[self.label]), classes=self.classes_, method=self.name)
+
+
+@pytest.mark.parametrize("label", ["liquid", "amorphous"])
+def test_a_disordered_label_in_an_unknown_crystal_becomes_unknown(label, rng):
+    frame = gaussian_noise(lattice("a15", 2.5, 4), 0.05, rng)
+    labels = OrderChecked(Always(label)).classify(frame)
+    assert set(labels.names) == {"unknown"}
+    assert labels.method == "always+order" and labels.extra["order"].min() > ORDERED
+
+
+def test_a_crystal_label_in_a_disordered_region_becomes_unknown(rng):
+    box = 20.0
+    gas = Frame(positions=rng.uniform(0, box, (800, 3)), cell=np.eye(3) * box, pbc=(True,) * 3,
+                species=np.full(800, "Ar"))
+    assert set(OrderChecked(Always("fcc")).classify(gas).names) == {"unknown"}
+    assert set(OrderChecked(Always("liquid")).classify(gas).names) == {"liquid"}
+
+
+def test_labels_the_order_agrees_with_stay(rng):
+    frame = gaussian_noise(lattice("fcc", 2.5, 5), 0.1, rng)
+    assert set(OrderChecked(Always("fcc")).classify(frame).names) == {"fcc"}
+    assert set(OrderChecked(Always("other")).classify(frame).names) == {"other"}
+
+
+def test_pipelines_name_the_check():
+    assert pipeline("nmcnn+avg12+order").name == "nmcnn+avg12+order"
+    with pytest.raises(InputError, match="--check-order applies to the ML methods"):
+        build_pipeline("ptm", check_order=True)
+    with pytest.raises(InputError, match="between 0 and 1"):
+        OrderChecked(Always("fcc"), ordered=1.5)
