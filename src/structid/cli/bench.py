@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from structid.bench import dc3, real
+from structid.bench import dc3, real, unknown
 from structid.bench.speed import benchmark_frame, time_methods
 from structid import runtime
 from structid.cli.common import DataDirOpt, DeviceOpt, ThreadsOpt, names, out, progress
@@ -94,6 +94,39 @@ def bench_real(
         with AtomicFile(folder / name, force=True) as f:
             f.write(data)
     out.print(f"CSV, Markdown tables and plot in {folder}", highlight=False)
+
+
+#: the pipelines `bench unknown` compares by default
+UNKNOWN_PIPELINES = "default,nmcnn,nmcnn+order,nmcnn+avg12+order,less,less+order"
+
+
+@app.command("unknown")
+def bench_unknown(
+    methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated methods or pipelines")] = UNKNOWN_PIPELINES,
+    seed: Annotated[int, typer.Option(help="seed of the lattices' thermal noise")] = 0,
+    known: Annotated[bool, typer.Option("--known/--no-known", help="also the held-out DC3 frames and the glasses (needs `structid md run dc3` and `cycle`)")] = True,
+    data_dir: DataDirOpt = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="folder for the CSV and Markdown (default DATA/bench/unknown)")] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Crystals no model knows (A15, beta-Sn, alpha-U, cristobalite, quartz, graphite, ice Ih):
+    the share of atoms flagged unknown/other and given a wrong label; and on known structures
+    the share a check flags wrongly."""
+    runtime.configure(threads, "cpu")
+    classifiers = {name: pipeline(name) for name in names(methods) or []}
+    root = resolve_data_dir(data_dir)
+    with progress() as bar:
+        task = bar.add_task("classifying", total=None, status="")
+        rows = unknown.evaluate(classifiers, seed, root if known else None,
+                                progress=lambda name: bar.advance(task) or bar.update(task, status=name))
+    text = unknown.markdown(rows)
+    out.print(text, highlight=False)
+    folder = Path(out_dir) if out_dir else root / "bench" / "unknown"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in (("unknown.csv", unknown.to_csv(rows)), ("unknown.md", text)):
+        with AtomicFile(folder / name, force=True) as f:
+            f.write(data.encode())
+    out.print(f"CSV and Markdown in {folder}", highlight=False)
 
 
 @app.command("speed")

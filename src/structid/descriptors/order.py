@@ -24,14 +24,30 @@ the melting point 0.37-0.62; ideal fcc 0.575 (its q_6).
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
 from structid.descriptors.steinhardt import Steinhardt, _norms, _offsets, _qlm_kernel
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
+from structid.lattices import gaussian_noise, lattice, remove_atoms
 from structid.neighbors import Neighbors, neighbor_list, resolve
 
 DEFAULT_L = (4, 6, 8, 10, 12)
+#: the file of :func:`signatures`, in the package; regenerate with
+#: ``python -m structid.descriptors.order`` (deterministic)
+SIGNATURE_FILE = Path(__file__).with_name("order_signatures.json")
+#: lattices with a signature, conventional cells per side (a few hundred atoms each)
+SIGNATURE_LATTICES = {"fcc": 4, "bcc": 5, "hcp": 4, "cd": 3, "hd": 3, "sc": 6, "graphite": 4, "fluorite": 3}
+#: labels whose bonds (species aside) are those of another lattice
+SAME_BONDS = {"rocksalt": "sc", "cscl": "bcc"}
+#: thermal noise (first-shell distances per coordinate) and shares of atoms missing the
+#: signatures span: from a cold crystal to one at its melting point with half of it missing
+SIGNATURE_NOISE = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
+SIGNATURE_MISSING = (0.0, 0.25, 0.5)
 
 
 class RegionalOrder:
@@ -92,3 +108,57 @@ def _region_matrix(frame: Frame, radius: float, neighbors: Neighbors):
     matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     matrix.data[:] = 1.0  # duplicates (images) were summed
     return matrix
+
+
+def compute_signatures(seed: int = 0) -> dict[str, list[list[float]]]:
+    """The regional Q_l (:data:`DEFAULT_L`, radius 3) of every lattice of
+    :data:`SIGNATURE_LATTICES`, one mean vector per noise and missing share, measured on noisy
+    lattices (``seed``)."""
+    rng = np.random.default_rng(seed)
+    order = RegionalOrder()
+    table = {}
+    for name, repeat in SIGNATURE_LATTICES.items():
+        ideal = lattice(name, 2.5, repeat)
+        rows = []
+        for sigma in SIGNATURE_NOISE:
+            for missing in SIGNATURE_MISSING:
+                frame = gaussian_noise(ideal, sigma * 2.5, rng) if sigma else ideal
+                frame = remove_atoms(frame, missing, rng) if missing else frame
+                rows.append([round(float(v), 5) for v in order.compute_all(frame).mean(axis=0)])
+        table[name] = rows
+    return table
+
+
+@lru_cache(maxsize=1)
+def signatures() -> dict[str, np.ndarray]:
+    """Label -> (k, len(DEFAULT_L)) reference regional Q_l vectors (the shipped table)."""
+    table = {name: np.array(rows) for name, rows in json.loads(SIGNATURE_FILE.read_text())["signatures"].items()}
+    return {**table, **{label: table[same] for label, same in SAME_BONDS.items()}}
+
+
+def mismatch(q: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(n,) how far each atom's regional Q_l (``q``, (n, len(DEFAULT_L))) is from every signature
+    of its label (``labels``: structure names): the smallest ``|q - a s| / |q|`` over the
+    signatures ``s`` with the best amplitude ``0 <= a <= 1.5`` (thermal noise damps the Q_l); NaN
+    for a label without signatures."""
+    table = signatures()
+    out = np.full(len(q), np.nan)
+    norm = np.maximum(np.linalg.norm(q, axis=1), 1e-12)
+    for label in np.unique(labels):
+        refs = table.get(str(label))
+        if refs is None:
+            continue
+        atoms = np.flatnonzero(labels == label)
+        x = q[atoms]
+        amplitude = np.clip(x @ refs.T / np.einsum("kl,kl->k", refs, refs), 0.0, 1.5)  # (m, k)
+        residual = np.linalg.norm(x[:, None, :] - amplitude[..., None] * refs[None], axis=2)
+        out[atoms] = residual.min(axis=1) / norm[atoms]
+    return out
+
+
+if __name__ == "__main__":
+    SIGNATURE_FILE.write_text(json.dumps({
+        "about": "regional Q_l signatures of structid.descriptors.order; regenerate with "
+                 "`python -m structid.descriptors.order`",
+        "ls": list(DEFAULT_L), "noise": list(SIGNATURE_NOISE), "missing": list(SIGNATURE_MISSING),
+        "signatures": compute_signatures()}, indent=1) + "\n")

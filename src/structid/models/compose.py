@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from structid.descriptors.order import RegionalOrder
+from structid.descriptors.order import RegionalOrder, mismatch
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import CODE, CRYSTALLINE, Classifier, Labels
@@ -105,6 +105,10 @@ class NeighborAveraged:
 #: and glass ones: liquids and glasses stay below 0.16 at their 99th percentile (half of the atoms
 #: missing included), crystals at their melting point above 0.19 (docs/benchmarks.md)
 ORDERED = 0.2
+#: signature mismatch (:func:`structid.descriptors.order.mismatch`) above which a crystal label
+#: does not fit the region: the crystals a model knows stay below 0.11 at their 99th percentile
+#: up to their melting point, below 0.23 with half of the atoms missing (docs/benchmarks.md)
+MISMATCH = 0.25
 
 
 class OrderChecked:
@@ -114,16 +118,27 @@ class OrderChecked:
     crystal gets the label of whichever known structure it resembles, most often ``liquid``, with
     a probability near 1, and a glass may come out as a crystal. The regional bond-orientational
     order (:class:`~structid.descriptors.order.RegionalOrder`) tells ordered regions from
-    disordered ones without any model: a ``liquid`` or ``amorphous`` atom in a region with order
-    of at least ``ordered`` (a crystal the model does not know), and a crystalline label in a
-    region below it (a glass or liquid taken for a crystal), become ``unknown``. ``other`` and
-    ``unknown`` stay. The order goes to ``extra["order"]``; probabilities stay the model's.
+    disordered ones without any model, and its Q_l of l = 4 ... 12 are a fingerprint of the
+    crystal. An atom becomes ``unknown`` when
+
+    * it is ``liquid`` or ``amorphous`` in a region with order of at least ``ordered`` (a crystal
+      the model does not know);
+    * it is crystalline in a region below ``ordered`` (a glass or liquid taken for a crystal);
+    * its crystal label has a signature (fcc, bcc, hcp, cd, hd, sc, graphite, fluorite; rocksalt
+      and CsCl by their bonds) that the region's Q_l miss by more than ``mismatch`` (another
+      crystal).
+
+    ``other`` and ``unknown`` stay. The order goes to ``extra["order"]``; probabilities stay the
+    model's.
     """
 
-    def __init__(self, classifier: Classifier, ordered: float = ORDERED, radius: float = 3.0) -> None:
+    def __init__(self, classifier: Classifier, ordered: float = ORDERED, mismatch: float = MISMATCH,
+                 radius: float = 3.0) -> None:
         if not 0 < ordered < 1:
             raise InputError(f"the order threshold must be between 0 and 1, got {ordered}")
-        self.classifier, self.ordered = classifier, ordered
+        if not mismatch > 0:
+            raise InputError(f"the signature mismatch threshold must be positive, got {mismatch}")
+        self.classifier, self.ordered, self.mismatch = classifier, ordered, mismatch
         self.order = RegionalOrder(radius)
         self.name = f"{getattr(classifier, 'name', 'classifier')}+order"
 
@@ -136,12 +151,18 @@ class OrderChecked:
         """Label every atom of ``frame`` with the classifier, then check the labels."""
         frame = as_frame(frame)
         labels = self.classifier.classify(frame, neighbors=neighbors)
-        order = self.order.compute(frame, neighbors)
+        q = self.order.compute_all(frame, neighbors)
+        order = q.max(axis=1, initial=0.0)
         codes = labels.codes.copy()
         disordered = np.isin(codes, [CODE["liquid"], CODE["amorphous"]])
         crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
         ordered = order >= self.ordered
-        codes[(disordered & ordered) | (crystal & ~ordered)] = CODE["unknown"]
+        misfit = np.zeros(len(codes), bool)
+        if crystal.any():
+            atoms = np.flatnonzero(crystal & ordered)
+            distance = mismatch(q[atoms], labels.names[atoms])
+            misfit[atoms] = distance > self.mismatch  # NaN (no signature) compares False
+        codes[(disordered & ordered) | (crystal & ~ordered) | misfit] = CODE["unknown"]
         return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "order": order})
 
 
