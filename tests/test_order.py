@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 from scipy.special import sph_harm_y
 
-from structid.descriptors.order import RegionalOrder
+from structid.descriptors.order import SIGNATURE_FILE, RegionalOrder, compute_signatures, mismatch
 from structid.errors import InputError
 from structid.frame import Frame
 from structid.labels import CODE, Labels
 from structid.lattices import gaussian_noise, lattice, random_rotation
-from structid.models.compose import ORDERED, OrderChecked
+from structid.models.compose import MISMATCH, ORDERED, OrderChecked
 from structid.registry import build_pipeline, pipeline
 
 LS = (4, 6, 8, 10, 12)
@@ -117,3 +117,24 @@ def test_pipelines_name_the_check():
         build_pipeline("ptm", check_order=True)
     with pytest.raises(InputError, match="between 0 and 1"):
         OrderChecked(Always("fcc"), ordered=1.5)
+
+
+def test_the_shipped_signatures_are_what_the_code_computes():
+    import json
+
+    shipped = json.loads(SIGNATURE_FILE.read_text())
+    assert shipped["ls"] == list(LS)
+    computed = compute_signatures()
+    assert computed.keys() == shipped["signatures"].keys()
+    for name, rows in computed.items():
+        np.testing.assert_allclose(rows, shipped["signatures"][name], atol=2e-5, err_msg=name)
+
+
+def test_mismatch_tells_one_crystal_from_another(rng):
+    frame = gaussian_noise(lattice("fcc", 2.5, 5), 0.15, rng)
+    q = RegionalOrder().compute_all(frame)
+    assert mismatch(q, np.full(len(frame), "fcc")).max() < MISMATCH
+    assert mismatch(q, np.full(len(frame), "bcc")).min() > MISMATCH
+    assert np.isnan(mismatch(q, np.full(len(frame), "ico"))).all()  # no signature: no verdict
+    labels = OrderChecked(Always("fcc")).classify(gaussian_noise(lattice("bcc", 2.5, 6), 0.15, rng))
+    assert set(labels.names) == {"unknown"}
