@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 from scipy.special import sph_harm_y
 
-from structid.descriptors.order import SIGNATURE_FILE, RegionalOrder, compute_signatures, mismatch
+from structid.descriptors.order import (SIGNATURE_FILE, RegionalOrder, compute_signatures, mismatch,
+                                       mismatch_thresholds, signatures)
 from structid.errors import InputError
 from structid.frame import Frame
 from structid.labels import CODE, Labels
 from structid.lattices import gaussian_noise, lattice, random_rotation
-from structid.models.compose import MISMATCH, ORDERED, OrderChecked
+from structid.models.compose import ORDERED, OrderChecked
 from structid.registry import build_pipeline, pipeline
 
 LS = (4, 6, 8, 10, 12)
@@ -132,9 +133,35 @@ def test_the_shipped_signatures_are_what_the_code_computes():
 
 def test_mismatch_tells_one_crystal_from_another(rng):
     frame = gaussian_noise(lattice("fcc", 2.5, 5), 0.15, rng)
-    q = RegionalOrder().compute_all(frame)
-    assert mismatch(q, np.full(len(frame), "fcc")).max() < MISMATCH
-    assert mismatch(q, np.full(len(frame), "bcc")).min() > MISMATCH
+    q = RegionalOrder(bonds="shell").compute_all(frame)
+    limits = mismatch_thresholds()
+    assert mismatch(q, np.full(len(frame), "fcc")).max() < limits["fcc"]
+    assert mismatch(q, np.full(len(frame), "bcc")).min() > limits["bcc"]
     assert np.isnan(mismatch(q, np.full(len(frame), "ico"))).all()  # no signature: no verdict
     labels = OrderChecked(Always("fcc")).classify(gaussian_noise(lattice("bcc", 2.5, 6), 0.15, rng))
     assert set(labels.names) == {"unknown"}
+
+
+def test_shell_bonds_keep_the_signature_when_atoms_are_missing(rng):
+    # missing atoms remove shell bonds but add none from the second shell: diamond with half of
+    # its atoms gone still fits diamond, and hexagonal ice-like diamond does not
+    cd = gaussian_noise(lattice("cd", 2.5, 6), 0.1, rng)
+    thinned = cd.select(rng.random(len(cd)) < 0.5)
+    q = RegionalOrder(bonds="shell").compute_all(thinned)
+    assert np.percentile(mismatch(q, np.full(len(thinned), "cd")), 99) < mismatch_thresholds()["cd"]
+    hd = gaussian_noise(lattice("hd", 2.5, 6), 0.1, rng)
+    assert np.mean(OrderChecked(Always("cd")).classify(hd).names == "unknown") > 0.95
+    with pytest.raises(InputError, match="bonds"):
+        RegionalOrder(bonds="covalent")
+
+
+def test_every_signature_has_a_threshold():
+    assert set(signatures()) <= set(mismatch_thresholds())
+
+
+@pytest.mark.parametrize("positions, box", [(np.array([[0.0, 0, 0], [1e5, 0, 0], [0, 1e5, 0], [0, 0, 1e5]]), 1e6),
+                                            (np.array([[1.0, 1, 1], [1.0, 1, 1.5]]), 10.0)])
+def test_sparse_frames_have_a_defined_order(positions, box):
+    frame = Frame(positions=positions, cell=np.eye(3) * box, pbc=(True,) * 3, species=np.full(len(positions), "Ar"))
+    labels = OrderChecked(Always("fcc")).classify(frame)
+    assert np.isfinite(labels.extra["order"]).all() and len(labels) == len(positions)

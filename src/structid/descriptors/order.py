@@ -34,7 +34,7 @@ from structid.descriptors.steinhardt import Steinhardt, _norms, _offsets, _qlm_k
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.lattices import gaussian_noise, lattice, remove_atoms
-from structid.neighbors import Neighbors, neighbor_list, resolve
+from structid.neighbors import CONDENSED_DISTANCE, Neighbors, neighbor_list, nn_distance, resolve
 
 DEFAULT_L = (4, 6, 8, 10, 12)
 #: the file of :func:`signatures`, in the package; regenerate with
@@ -48,6 +48,9 @@ SAME_BONDS = {"rocksalt": "sc", "cscl": "bcc"}
 #: signatures span: from a cold crystal to one at its melting point with half of it missing
 SIGNATURE_NOISE = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
 SIGNATURE_MISSING = (0.0, 0.25, 0.5)
+#: ``shell`` bonds end at this multiple of the median nearest-neighbour distance: past bcc's
+#: second shell (1.155), short of fcc's (1.414), diamond's (1.633) and graphite's (1.732)
+SHELL_PADDING = 1.25
 
 
 class RegionalOrder:
@@ -56,43 +59,68 @@ class RegionalOrder:
     Args:
         radius: region radius in first-shell distances (3: about 130 atoms in fcc).
         ls: the even degrees l.
+        bonds: ``adaptive``: each atom's bonds end at its own Steinhardt cutoff (the *order*
+            threshold is calibrated on these); ``shell``: every pair closer than
+            :data:`SHELL_PADDING` x the frame's median nearest-neighbour distance, the same rule
+            for every atom, so that missing atoms remove bonds without adding second-shell ones
+            (the lattice *signatures* use these).
     """
 
-    def __init__(self, radius: float = 3.0, ls: tuple[int, ...] = DEFAULT_L) -> None:
+    def __init__(self, radius: float = 3.0, ls: tuple[int, ...] = DEFAULT_L, bonds: str = "adaptive") -> None:
         if not radius > 0:
             raise InputError(f"the region radius must be positive (first-shell distances), got {radius}")
         if not ls or any(l < 2 or l % 2 for l in ls):
             raise InputError(f"the degrees l must be even and at least 2, got {ls}")
+        if bonds not in ("adaptive", "shell"):
+            raise InputError(f"bonds must be 'adaptive' or 'shell', got {bonds!r}")
         self.radius = float(radius)
         self.ls = tuple(int(l) for l in ls)
-        self.bonds = Steinhardt()
+        self.bonds = bonds
+        self._steinhardt = Steinhardt()
 
     def __repr__(self) -> str:
-        return f"RegionalOrder(radius={self.radius}, ls={self.ls})"
+        return f"RegionalOrder(radius={self.radius}, ls={self.ls}, bonds={self.bonds!r})"
 
-    def compute_all(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
-        """(n, len(ls)) Q_l of the region around every atom (0 where the region has no bond)."""
+    def region(self, frame: Frame, neighbors: Neighbors = None):
+        """Sparse (n, n) matrix: 1 where atom j is within ``radius`` first-shell distances of
+        atom i (the frame's median mean distance to the 4 nearest neighbours), i included.
+        The same for both bond rules, so one matrix can serve two :meth:`compute_all` calls."""
+        given = resolve(frame, neighbors)
+        first_shell = float(np.median(self._steinhardt.cutoffs(frame, given))) / self._steinhardt.padding
+        return _region_matrix(frame, self.radius * first_shell, given)
+
+    def _bonds(self, frame: Frame, given) -> tuple[np.ndarray, np.ndarray]:
+        if self.bonds == "adaptive":
+            i, _, vec = self._steinhardt.bonds(frame, given)
+            return i, vec
+        # a gas has no bonds (as for the adaptive rule): no search across a huge box
+        cutoff = min(SHELL_PADDING * nn_distance(frame, 1, given), CONDENSED_DISTANCE)
+        nl = given.within(cutoff) if given is not None and given.cutoff >= cutoff else neighbor_list(frame, cutoff)
+        return nl.i, np.ascontiguousarray(nl.vectors, dtype=np.float64)
+
+    def compute_all(self, frame: Frame, neighbors: Neighbors = None, region=None) -> np.ndarray:
+        """(n, len(ls)) Q_l of the region around every atom (0 where the region has no bond);
+        ``region``: the matrix of :meth:`region` when it is already at hand."""
         frame = as_frame(frame)
         n = len(frame)
-        if n == 0:
-            return np.zeros((0, len(self.ls)))
+        if n < 2:
+            return np.zeros((n, len(self.ls)))
         given = resolve(frame, neighbors)
-        i, _, vec = self.bonds.bonds(frame, given)
+        i, vec = self._bonds(frame, given)
         if len(i) == 0:
             return np.zeros((n, len(self.ls)))
         ls = np.array(self.ls, dtype=np.int64)
         per_atom = np.bincount(i, minlength=n).astype(np.float64)
         # the kernel gives the mean over each atom's bonds; the region sums bonds, not atoms
         sums = _qlm_kernel(_offsets(i, n), vec, ls) * per_atom[:, None]
-        first_shell = float(np.median(self.bonds.cutoffs(frame, given))) / self.bonds.padding
-        region = _region_matrix(frame, self.radius * first_shell, given)
+        region = self.region(frame, given) if region is None else region
         bonds = region @ per_atom
         mean = (region @ sums) / np.maximum(bonds, 1.0)[:, None]
         return _norms(mean, ls)
 
-    def compute(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
+    def compute(self, frame: Frame, neighbors: Neighbors = None, region=None) -> np.ndarray:
         """(n,) order of every atom: the largest regional Q_l (0 to 1)."""
-        return self.compute_all(frame, neighbors).max(axis=1, initial=0.0)
+        return self.compute_all(frame, neighbors, region).max(axis=1, initial=0.0)
 
 
 def _region_matrix(frame: Frame, radius: float, neighbors: Neighbors):
@@ -111,11 +139,11 @@ def _region_matrix(frame: Frame, radius: float, neighbors: Neighbors):
 
 
 def compute_signatures(seed: int = 0) -> dict[str, list[list[float]]]:
-    """The regional Q_l (:data:`DEFAULT_L`, radius 3) of every lattice of
+    """The regional Q_l (:data:`DEFAULT_L`, radius 3, ``shell`` bonds) of every lattice of
     :data:`SIGNATURE_LATTICES`, one mean vector per noise and missing share, measured on noisy
     lattices (``seed``)."""
     rng = np.random.default_rng(seed)
-    order = RegionalOrder()
+    order = RegionalOrder(bonds="shell")
     table = {}
     for name, repeat in SIGNATURE_LATTICES.items():
         ideal = lattice(name, 2.5, repeat)
@@ -129,18 +157,30 @@ def compute_signatures(seed: int = 0) -> dict[str, list[list[float]]]:
     return table
 
 
+def _table() -> dict:
+    return json.loads(SIGNATURE_FILE.read_text())
+
+
 @lru_cache(maxsize=1)
 def signatures() -> dict[str, np.ndarray]:
     """Label -> (k, len(DEFAULT_L)) reference regional Q_l vectors (the shipped table)."""
-    table = {name: np.array(rows) for name, rows in json.loads(SIGNATURE_FILE.read_text())["signatures"].items()}
+    table = {name: np.array(rows) for name, rows in _table()["signatures"].items()}
     return {**table, **{label: table[same] for label, same in SAME_BONDS.items()}}
 
 
+@lru_cache(maxsize=1)
+def mismatch_thresholds() -> dict[str, float]:
+    """Label -> the :func:`mismatch` above which the label does not fit (the shipped table,
+    calibrated by :func:`calibrate_thresholds`)."""
+    table = _table()["thresholds"]
+    return {**table, **{label: table[same] for label, same in SAME_BONDS.items() if label not in table}}
+
+
 def mismatch(q: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(n,) how far each atom's regional Q_l (``q``, (n, len(DEFAULT_L))) is from every signature
-    of its label (``labels``: structure names): the smallest ``|q - a s| / |q|`` over the
-    signatures ``s`` with the best amplitude ``0 <= a <= 1.5`` (thermal noise damps the Q_l); NaN
-    for a label without signatures."""
+    """(n,) how far each atom's regional Q_l (``q``, (n, len(DEFAULT_L)), ``shell`` bonds) is
+    from every signature of its label (``labels``: structure names): the smallest
+    ``|q - a s| / |q|`` over the signatures ``s`` with the best amplitude ``0 <= a <= 1.5``
+    (thermal noise damps the Q_l); NaN for a label without signatures."""
     table = signatures()
     out = np.full(len(q), np.nan)
     norm = np.maximum(np.linalg.norm(q, axis=1), 1e-12)
@@ -156,9 +196,61 @@ def mismatch(q: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
+#: materials whose DC3 training frames calibrate the thresholds (Li and Zr stay unseen)
+CALIBRATION_SYSTEMS = ("al", "ar", "fe", "mg", "ti", "si", "ge", "nacl", "h2o")
+#: a threshold is this multiple of the 99.9th percentile of the mismatch of known crystals
+THRESHOLD_MARGIN = 1.25
+
+
+def calibrate_thresholds(root: Path, seed: int = 1) -> tuple[dict[str, float], dict[str, str]]:
+    """Per-label mismatch thresholds: :data:`THRESHOLD_MARGIN` x the 99.9th percentile of the
+    mismatch of the label's own atoms, on the DC3 *training* frames of
+    :data:`CALIBRATION_SYSTEMS` at every Th, whole and with 50 % of the atoms removed; lattices
+    without MD data (graphite, fluorite) on noisy thinned lattices of another seed. Returns the
+    thresholds and where each came from."""
+    from structid.bench.protocol import TRAIN_FRAMES
+    from structid.md.store import labelled_frames
+
+    rng = np.random.default_rng(seed)
+    order = RegionalOrder(bonds="shell")
+    values: dict[str, list[np.ndarray]] = {}
+    source: dict[str, str] = {}
+    for item in labelled_frames(root, "dc3", list(CALIBRATION_SYSTEMS), set(SIGNATURE_LATTICES), TRAIN_FRAMES):
+        for missing in (0.0, 0.5):
+            frame = remove_atoms(item.frame, missing, rng) if missing else item.frame
+            q = order.compute_all(frame)
+            values.setdefault(item.label, []).append(mismatch(q, np.full(len(frame), item.label)))
+            source[item.label] = "DC3 training frames"
+    for name, repeat in SIGNATURE_LATTICES.items():
+        if name in values:
+            continue
+        for sigma in SIGNATURE_NOISE:
+            for missing in (0.0, 0.5):
+                frame = gaussian_noise(lattice(name, 2.5, repeat + 1), max(sigma, 0.01) * 2.5, rng)
+                frame = remove_atoms(frame, missing, rng) if missing else frame
+                values.setdefault(name, []).append(mismatch(order.compute_all(frame), np.full(len(frame), name)))
+        source[name] = "noisy lattices"
+    thresholds = {name: round(THRESHOLD_MARGIN * float(np.percentile(np.concatenate(v), 99.9)), 4)
+                  for name, v in sorted(values.items())}
+    return thresholds, source
+
+
 if __name__ == "__main__":
-    SIGNATURE_FILE.write_text(json.dumps({
-        "about": "regional Q_l signatures of structid.descriptors.order; regenerate with "
-                 "`python -m structid.descriptors.order`",
-        "ls": list(DEFAULT_L), "noise": list(SIGNATURE_NOISE), "missing": list(SIGNATURE_MISSING),
-        "signatures": compute_signatures()}, indent=1) + "\n")
+    import argparse
+
+    parser = argparse.ArgumentParser(description="regenerate the shipped order signatures and thresholds")
+    parser.add_argument("--data-dir", default=None, help="the MD data (`structid md run dc3` first)")
+    args = parser.parse_args()
+    from structid.md.store import data_dir
+
+    table = {"about": "regional Q_l signatures and mismatch thresholds of structid.descriptors.order; "
+                      "regenerate with `python -m structid.descriptors.order` after `structid md run dc3`",
+             "ls": list(DEFAULT_L), "noise": list(SIGNATURE_NOISE), "missing": list(SIGNATURE_MISSING),
+             "signatures": compute_signatures()}
+    SIGNATURE_FILE.write_text(json.dumps({**table, "thresholds": {}}, indent=1) + "\n")
+    signatures.cache_clear()
+    thresholds, source = calibrate_thresholds(data_dir(args.data_dir))
+    SIGNATURE_FILE.write_text(json.dumps({**table, "thresholds": thresholds, "threshold_source": source,
+                                          "threshold_rule": f"{THRESHOLD_MARGIN} x the 99.9th percentile "
+                                                            "of the mismatch of known crystals"}, indent=1) + "\n")
+    print(json.dumps(thresholds, indent=1))

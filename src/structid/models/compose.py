@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from structid.descriptors.order import RegionalOrder, mismatch
+from structid.descriptors.order import RegionalOrder, mismatch, mismatch_thresholds
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import CODE, CRYSTALLINE, Classifier, Labels
@@ -105,12 +105,6 @@ class NeighborAveraged:
 #: and glass ones: liquids and glasses stay below 0.16 at their 99th percentile (half of the atoms
 #: missing included), crystals at their melting point above 0.19 (docs/benchmarks.md)
 ORDERED = 0.2
-#: signature mismatch (:func:`structid.descriptors.order.mismatch`) above which a crystal label
-#: does not fit the region: the crystals a model knows stay below 0.11 at their 99th percentile
-#: up to their melting point, below 0.23 with half of the atoms missing (docs/benchmarks.md)
-MISMATCH = 0.25
-
-
 class OrderChecked:
     """A classifier's labels, with the ones the region's order contradicts made ``unknown``.
 
@@ -125,21 +119,24 @@ class OrderChecked:
       the model does not know);
     * it is crystalline in a region below ``ordered`` (a glass or liquid taken for a crystal);
     * its crystal label has a signature (fcc, bcc, hcp, cd, hd, sc, graphite, fluorite; rocksalt
-      and CsCl by their bonds) that the region's Q_l miss by more than ``mismatch`` (another
-      crystal).
+      and CsCl by their bonds) that the region's Q_l miss by more than the label's threshold
+      (another crystal; :func:`~structid.descriptors.order.mismatch_thresholds`, calibrated on
+      known crystals up to their melting point, half of the atoms missing included), or by more
+      than ``mismatch`` when given.
 
     ``other`` and ``unknown`` stay. The order goes to ``extra["order"]``; probabilities stay the
     model's.
     """
 
-    def __init__(self, classifier: Classifier, ordered: float = ORDERED, mismatch: float = MISMATCH,
+    def __init__(self, classifier: Classifier, ordered: float = ORDERED, mismatch: float | None = None,
                  radius: float = 3.0) -> None:
         if not 0 < ordered < 1:
             raise InputError(f"the order threshold must be between 0 and 1, got {ordered}")
-        if not mismatch > 0:
+        if mismatch is not None and not mismatch > 0:
             raise InputError(f"the signature mismatch threshold must be positive, got {mismatch}")
         self.classifier, self.ordered, self.mismatch = classifier, ordered, mismatch
         self.order = RegionalOrder(radius)
+        self.signature = RegionalOrder(radius, bonds="shell")
         self.name = f"{getattr(classifier, 'name', 'classifier')}+order"
 
     @property
@@ -151,17 +148,25 @@ class OrderChecked:
         """Label every atom of ``frame`` with the classifier, then check the labels."""
         frame = as_frame(frame)
         labels = self.classifier.classify(frame, neighbors=neighbors)
-        q = self.order.compute_all(frame, neighbors)
-        order = q.max(axis=1, initial=0.0)
+        if len(frame) < 2:
+            return replace(labels, method=self.name, extra={**labels.extra, "order": np.zeros(len(frame))})
+        region = self.order.region(frame, neighbors)
+        order = self.order.compute(frame, neighbors, region)
         codes = labels.codes.copy()
         disordered = np.isin(codes, [CODE["liquid"], CODE["amorphous"]])
         crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
         ordered = order >= self.ordered
         misfit = np.zeros(len(codes), bool)
-        if crystal.any():
+        if (crystal & ordered).any():
             atoms = np.flatnonzero(crystal & ordered)
-            distance = mismatch(q[atoms], labels.names[atoms])
-            misfit[atoms] = distance > self.mismatch  # NaN (no signature) compares False
+            names = labels.names[atoms]
+            distance = mismatch(self.signature.compute_all(frame, neighbors, region)[atoms], names)
+            if self.mismatch is None:
+                table = mismatch_thresholds()
+                limit = np.array([table.get(str(name), np.inf) for name in names])
+            else:
+                limit = self.mismatch
+            misfit[atoms] = distance > limit  # NaN (no signature) compares False
         codes[(disordered & ordered) | (crystal & ~ordered) | misfit] = CODE["unknown"]
         return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "order": order})
 
