@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.special import sph_harm_y
 
-from structid.descriptors.order import (SIGNATURE_FILE, RegionalOrder, compute_signatures, mismatch,
+from structid.descriptors.order import (SIGNATURE_FILE, SIGNATURE_L, RegionalOrder, compute_signatures, mismatch,
                                        mismatch_thresholds, signatures)
 from structid.errors import InputError
 from structid.frame import Frame
@@ -124,7 +124,7 @@ def test_the_shipped_signatures_are_what_the_code_computes():
     import json
 
     shipped = json.loads(SIGNATURE_FILE.read_text())
-    assert shipped["ls"] == list(LS)
+    assert shipped["ls"] == list(SIGNATURE_L)
     computed = compute_signatures()
     assert computed.keys() == shipped["signatures"].keys()
     for name, rows in computed.items():
@@ -133,7 +133,7 @@ def test_the_shipped_signatures_are_what_the_code_computes():
 
 def test_mismatch_tells_one_crystal_from_another(rng):
     frame = gaussian_noise(lattice("fcc", 2.5, 5), 0.15, rng)
-    q = RegionalOrder(bonds="shell").compute_all(frame)
+    q = RegionalOrder(ls=SIGNATURE_L, bonds="shell").compute_all(frame)
     limits = mismatch_thresholds()
     assert mismatch(q, np.full(len(frame), "fcc")).max() < limits["fcc"]
     assert mismatch(q, np.full(len(frame), "bcc")).min() > limits["bcc"]
@@ -147,7 +147,7 @@ def test_shell_bonds_keep_the_signature_when_atoms_are_missing(rng):
     # its atoms gone still fits diamond, and hexagonal ice-like diamond does not
     cd = gaussian_noise(lattice("cd", 2.5, 6), 0.1, rng)
     thinned = cd.select(rng.random(len(cd)) < 0.5)
-    q = RegionalOrder(bonds="shell").compute_all(thinned)
+    q = RegionalOrder(ls=SIGNATURE_L, bonds="shell").compute_all(thinned)
     assert np.percentile(mismatch(q, np.full(len(thinned), "cd")), 99) < mismatch_thresholds()["cd"]
     hd = gaussian_noise(lattice("hd", 2.5, 6), 0.1, rng)
     assert np.mean(OrderChecked(Always("cd")).classify(hd).names == "unknown") > 0.95

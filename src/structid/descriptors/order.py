@@ -37,6 +37,9 @@ from structid.lattices import gaussian_noise, lattice, remove_atoms
 from structid.neighbors import CONDENSED_DISTANCE, Neighbors, neighbor_list, nn_distance, resolve
 
 DEFAULT_L = (4, 6, 8, 10, 12)
+#: the degrees of the lattice signatures: l = 2 adds the anisotropy of non-cubic lattices (zero in
+#: cubic ones), which tells alpha-U from bcc
+SIGNATURE_L = (2, *DEFAULT_L)
 #: the file of :func:`signatures`, in the package; regenerate with
 #: ``python -m structid.descriptors.order`` (deterministic)
 SIGNATURE_FILE = Path(__file__).with_name("order_signatures.json")
@@ -139,11 +142,11 @@ def _region_matrix(frame: Frame, radius: float, neighbors: Neighbors):
 
 
 def compute_signatures(seed: int = 0) -> dict[str, list[list[float]]]:
-    """The regional Q_l (:data:`DEFAULT_L`, radius 3, ``shell`` bonds) of every lattice of
+    """The regional Q_l (:data:`SIGNATURE_L`, radius 3, ``shell`` bonds) of every lattice of
     :data:`SIGNATURE_LATTICES`, one mean vector per noise and missing share, measured on noisy
     lattices (``seed``)."""
     rng = np.random.default_rng(seed)
-    order = RegionalOrder(bonds="shell")
+    order = RegionalOrder(ls=SIGNATURE_L, bonds="shell")
     table = {}
     for name, repeat in SIGNATURE_LATTICES.items():
         ideal = lattice(name, 2.5, repeat)
@@ -163,7 +166,7 @@ def _table() -> dict:
 
 @lru_cache(maxsize=1)
 def signatures() -> dict[str, np.ndarray]:
-    """Label -> (k, len(DEFAULT_L)) reference regional Q_l vectors (the shipped table)."""
+    """Label -> (k, len(SIGNATURE_L)) reference regional Q_l vectors (the shipped table)."""
     table = {name: np.array(rows) for name, rows in _table()["signatures"].items()}
     return {**table, **{label: table[same] for label, same in SAME_BONDS.items()}}
 
@@ -177,7 +180,7 @@ def mismatch_thresholds() -> dict[str, float]:
 
 
 def mismatch(q: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """(n,) how far each atom's regional Q_l (``q``, (n, len(DEFAULT_L)), ``shell`` bonds) is
+    """(n,) how far each atom's regional Q_l (``q``, (n, len(SIGNATURE_L)), ``shell`` bonds) is
     from every signature of its label (``labels``: structure names): the smallest
     ``|q - a s| / |q|`` over the signatures ``s`` with the best amplitude ``0 <= a <= 1.5``
     (thermal noise damps the Q_l); NaN for a label without signatures."""
@@ -199,7 +202,7 @@ def mismatch(q: np.ndarray, labels: np.ndarray) -> np.ndarray:
 #: materials whose DC3 training frames calibrate the thresholds (Li and Zr stay unseen)
 CALIBRATION_SYSTEMS = ("al", "ar", "fe", "mg", "ti", "si", "ge", "nacl", "h2o")
 #: a threshold is this multiple of the 99.9th percentile of the mismatch of known crystals
-THRESHOLD_MARGIN = 1.25
+THRESHOLD_MARGIN = 1.1
 
 
 def calibrate_thresholds(root: Path, seed: int = 1) -> tuple[dict[str, float], dict[str, str]]:
@@ -212,7 +215,7 @@ def calibrate_thresholds(root: Path, seed: int = 1) -> tuple[dict[str, float], d
     from structid.md.store import labelled_frames
 
     rng = np.random.default_rng(seed)
-    order = RegionalOrder(bonds="shell")
+    order = RegionalOrder(ls=SIGNATURE_L, bonds="shell")
     values: dict[str, list[np.ndarray]] = {}
     source: dict[str, str] = {}
     for item in labelled_frames(root, "dc3", list(CALIBRATION_SYSTEMS), set(SIGNATURE_LATTICES), TRAIN_FRAMES):
@@ -245,7 +248,7 @@ if __name__ == "__main__":
 
     table = {"about": "regional Q_l signatures and mismatch thresholds of structid.descriptors.order; "
                       "regenerate with `python -m structid.descriptors.order` after `structid md run dc3`",
-             "ls": list(DEFAULT_L), "noise": list(SIGNATURE_NOISE), "missing": list(SIGNATURE_MISSING),
+             "ls": list(SIGNATURE_L), "noise": list(SIGNATURE_NOISE), "missing": list(SIGNATURE_MISSING),
              "signatures": compute_signatures()}
     SIGNATURE_FILE.write_text(json.dumps({**table, "thresholds": {}}, indent=1) + "\n")
     signatures.cache_clear()

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from structid.descriptors.order import RegionalOrder, mismatch, mismatch_thresholds
+from structid.descriptors.order import SIGNATURE_L, RegionalOrder, mismatch, mismatch_thresholds
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import CODE, CRYSTALLINE, Classifier, Labels
@@ -112,8 +112,8 @@ class OrderChecked:
     crystal gets the label of whichever known structure it resembles, most often ``liquid``, with
     a probability near 1, and a glass may come out as a crystal. The regional bond-orientational
     order (:class:`~structid.descriptors.order.RegionalOrder`) tells ordered regions from
-    disordered ones without any model, and its Q_l of l = 4 ... 12 are a fingerprint of the
-    crystal. An atom becomes ``unknown`` when
+    disordered ones without any model, and its Q_l of l = 2 ... 12 over first-shell bonds are a
+    fingerprint of the crystal. An atom becomes ``unknown`` when
 
     * it is ``liquid`` or ``amorphous`` in a region with order of at least ``ordered`` (a crystal
       the model does not know);
@@ -136,7 +136,7 @@ class OrderChecked:
             raise InputError(f"the signature mismatch threshold must be positive, got {mismatch}")
         self.classifier, self.ordered, self.mismatch = classifier, ordered, mismatch
         self.order = RegionalOrder(radius)
-        self.signature = RegionalOrder(radius, bonds="shell")
+        self.signature = RegionalOrder(radius, ls=SIGNATURE_L, bonds="shell")
         self.name = f"{getattr(classifier, 'name', 'classifier')}+order"
 
     @property
