@@ -58,6 +58,15 @@ def test_nmcnn_outputs_typed_structures_probabilities_counts_and_a_table(hcp_fil
     assert dict(zip(table.x[...].tolist(), table.y[...].tolist()))[CODE["hcp"]] == counts["HCP"]
 
 
+def test_the_order_check_writes_order_and_keeps_a_known_crystal(hcp_file):
+    pipeline = import_file(str(hcp_file))
+    pipeline.modifiers.append(StructureIdentification(method="nmcnn", check_order=True))
+    data = pipeline.compute()
+    order = np.asarray(data.particles["Order"][...])
+    assert order.min() > 0.2  # an hcp crystal is ordered
+    assert _counts(data)["HCP"] / data.particles.count > 0.95
+
+
 def test_only_selected_particles_are_classified(hcp_file):
     pipeline = import_file(str(hcp_file))
     pipeline.modifiers.append(ExpressionSelectionModifier(expression="Position.Z < CellSize.Z/2"))

@@ -115,7 +115,8 @@ def _pct(part: int, whole: int) -> str:
 
 def markdown(rows: list[Row]) -> str:
     """Two tables: per unseen sample flagged / wrong %, and per known sample right / flagged %;
-    then the pooled figures of each method."""
+    then the pooled figures of each method (a check that costs nothing leaves "known: right"
+    as it was and turns wrong labels into flagged ones)."""
     methods = list(dict.fromkeys(r.method for r in rows))
     lines = []
     for group, cells, title in (("unseen", ("flagged", "wrong"), "Unseen crystals: % flagged (unknown/other) / % wrong"),
@@ -138,14 +139,16 @@ def markdown(rows: list[Row]) -> str:
                 entries.append(f"{_pct(first, r.atoms)} / {_pct(second, r.atoms)}")
             lines.append(f"| {sample} | " + " | ".join(entries) + " |")
         lines.append("")
-    lines += ["| method | unseen: flagged or right % | unseen: wrong % | known: flagged % |", "|---|---|---|---|"]
+    lines += ["| method | unseen: flagged or right % | unseen: wrong % | known: right % | known: flagged % |",
+              "|---|---|---|---|---|"]
     for m in methods:
         unseen = [r for r in rows if r.method == m and r.group == "unseen"]
         known = [r for r in rows if r.method == m and r.group == "known"]
-        n_u = sum(r.atoms for r in unseen)
+        n_u, n_k = sum(r.atoms for r in unseen), sum(r.atoms for r in known)
         lines.append(f"| {m} | {_pct(sum(r.flagged + r.right for r in unseen), n_u)} | "
                      f"{_pct(sum(r.wrong for r in unseen), n_u)} | "
-                     f"{_pct(sum(r.flagged for r in known), sum(r.atoms for r in known)) if known else ''} |")
+                     + (f"{_pct(sum(r.right for r in known), n_k)} | {_pct(sum(r.flagged for r in known), n_k)} |"
+                        if known else " | |"))
     return "\n".join(lines) + "\n"
 
 

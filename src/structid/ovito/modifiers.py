@@ -53,6 +53,10 @@ def _attribute_name(name: str) -> str:
     return _OVITO_COUNT_NAMES.get(name, name.upper())
 
 
+#: OVITO's spelling of structid's per-atom outputs
+OVITO_NAMES = {"rmsd": "RMSD", "order": "Order"}
+
+
 class StructureIdentification(ModifierInterface):
     """Structure identification (structid): label every particle with any registered method
     (OVITO's a-CNA/PTM/diamond, Neighbors Map + CNN, LESS), optionally after denoising and with
@@ -60,7 +64,7 @@ class StructureIdentification(ModifierInterface):
 
     Outputs ``Structure Type`` (typed, OVITO's ids 0-8 and colours, then structid's other
     labels), ``Color`` by type (as OVITO's own modifiers; ``color_by_type``), ``prob_<class>`` for
-    methods with probabilities, PTM's ``RMSD``, the global
+    methods with probabilities, PTM's ``RMSD``, the regional ``Order`` (``check_order``), the global
     attributes ``StructureIdentification.counts.<TYPE>`` and a bar chart table of the counts.
     Particles left out by ``only_selected`` are ``Other``.
     """
@@ -69,6 +73,7 @@ class StructureIdentification(ModifierInterface):
     model = Str("", label="Model file or shipped name (empty: the method's default)")
     min_confidence = Float(0.0, label="Minimum confidence (below: Unknown)")
     neighbor_average = Int(0, label="Average probabilities over N neighbours (0: off)")
+    check_order = Bool(False, label="Unknown where the regional order contradicts the label (ML methods)")
     denoise_steps = Int(0, label="Denoising steps first (0: off)")
     denoiser = Str("", label="Denoiser file or shipped name (empty: default)")
     scale = Float(0.0, label="First-shell distance in Å for denoising (0: estimated)")
@@ -83,7 +88,8 @@ class StructureIdentification(ModifierInterface):
                          min_confidence=self.min_confidence if trained or self.neighbor_average else None,
                          neighbor_average=self.neighbor_average, denoise=self.denoise_steps,
                          denoiser=(self.denoiser or None) if self.denoise_steps else None,
-                         scale=self.scale or None, rmsd_cutoff=self.rmsd_cutoff if self.method == "ptm" else None)
+                         scale=self.scale or None, rmsd_cutoff=self.rmsd_cutoff if self.method == "ptm" else None,
+                         check_order=self.check_order and trained)
 
     def modify(self, data: DataCollection, frame: int = 0, **kwargs):
         yield f"structid: loading {self.method}"
@@ -129,7 +135,7 @@ class StructureIdentification(ModifierInterface):
             if extra.ndim == 1:
                 values = np.zeros(data.particles.count, dtype=np.float32)
                 values[where] = extra
-                data.particles_.create_property("RMSD" if name == "rmsd" else name, data=values)
+                data.particles_.create_property(OVITO_NAMES.get(name, name), data=values)
 
 
 class Denoising(ModifierInterface):
