@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from structid.frame import Frame
-from structid.registry import get_classifier, get_denoiser
+from structid.registry import get_denoiser, pipeline
 
 
 def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
@@ -41,7 +41,7 @@ def time_methods(frame: Frame, methods: list[str], repeats: int = 3, denoise: in
     """(method, seconds) for each method, PTM first (the reference); with ``denoise``, also that
     many denoising steps of the default denoiser (tolerance 0: every step runs)."""
     names = ["ptm"] + [m for m in methods if m != "ptm"]
-    calls = {name: (lambda c=get_classifier(name): c.classify(frame)) for name in names}
+    calls = {name: (lambda c=pipeline(name): c.classify(frame)) for name in names}
     if denoise:
         net = get_denoiser()
         calls[f"denoise {denoise}"] = lambda: net.denoise(frame, denoise, tolerance=0.0)

@@ -131,7 +131,7 @@ def bench_unknown(
 
 @app.command("speed")
 def bench_speed(
-    methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated registered methods")] = "ptm,acna,diamond",
+    methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated methods or pipelines (e.g. nmcnn+order)")] = "ptm,acna,diamond",
     repeats: Annotated[int, typer.Option(help="timed repetitions (the best counts)")] = 3,
     denoise: Annotated[int, typer.Option(help="also time this many denoising steps (the default denoiser; 0: off)")] = 0,
     threads: ThreadsOpt = None,
