@@ -40,8 +40,8 @@ DEFAULT_L = (4, 6, 8, 10, 12)
 #: the degrees of the lattice signatures: l = 2 adds the anisotropy of non-cubic lattices (zero in
 #: cubic ones), which tells alpha-U from bcc
 SIGNATURE_L = (2, *DEFAULT_L)
-#: the file of :func:`signatures`, in the package; regenerate with
-#: ``python -m structid.descriptors.order`` (deterministic)
+#: the file of :func:`signatures` and :func:`mismatch_thresholds`, in the package; regenerated
+#: by ``python -m structid.training.order`` (the signatures are deterministic)
 SIGNATURE_FILE = Path(__file__).with_name("order_signatures.json")
 #: lattices with a signature, conventional cells per side (a few hundred atoms each)
 SIGNATURE_LATTICES = {"fcc": 4, "bcc": 5, "hcp": 4, "cd": 3, "hd": 3, "sc": 6, "graphite": 4, "fluorite": 3}
@@ -167,24 +167,31 @@ def _table() -> dict:
 @lru_cache(maxsize=1)
 def signatures() -> dict[str, np.ndarray]:
     """Label -> (k, len(SIGNATURE_L)) reference regional Q_l vectors (the shipped table)."""
-    table = {name: np.array(rows) for name, rows in _table()["signatures"].items()}
-    return {**table, **{label: table[same] for label, same in SAME_BONDS.items()}}
+    return as_references(_table()["signatures"])
+
+
+def as_references(table: dict[str, list[list[float]]]) -> dict[str, np.ndarray]:
+    """Label -> signature array of a table of :func:`compute_signatures`, with the labels of
+    :data:`SAME_BONDS` added."""
+    arrays = {name: np.array(rows) for name, rows in table.items()}
+    return {**arrays, **{label: arrays[same] for label, same in SAME_BONDS.items()}}
 
 
 @lru_cache(maxsize=1)
 def mismatch_thresholds() -> dict[str, float]:
     """Label -> the :func:`mismatch` above which the label does not fit (the shipped table,
-    calibrated by :func:`calibrate_thresholds`)."""
+    calibrated by :func:`structid.training.order.calibrate_thresholds`)."""
     table = _table()["thresholds"]
     return {**table, **{label: table[same] for label, same in SAME_BONDS.items() if label not in table}}
 
 
-def mismatch(q: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def mismatch(q: np.ndarray, labels: np.ndarray, references: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """(n,) how far each atom's regional Q_l (``q``, (n, len(SIGNATURE_L)), ``shell`` bonds) is
     from every signature of its label (``labels``: structure names): the smallest
     ``|q - a s| / |q|`` over the signatures ``s`` with the best amplitude ``0 <= a <= 1.5``
-    (thermal noise damps the Q_l); NaN for a label without signatures."""
-    table = signatures()
+    (thermal noise damps the Q_l); NaN for a label without signatures. ``references``: label ->
+    signatures (default: the shipped :func:`signatures`)."""
+    table = signatures() if references is None else references
     out = np.full(len(q), np.nan)
     norm = np.maximum(np.linalg.norm(q, axis=1), 1e-12)
     for label in np.unique(labels):
@@ -197,63 +204,3 @@ def mismatch(q: np.ndarray, labels: np.ndarray) -> np.ndarray:
         residual = np.linalg.norm(x[:, None, :] - amplitude[..., None] * refs[None], axis=2)
         out[atoms] = residual.min(axis=1) / norm[atoms]
     return out
-
-
-#: materials whose DC3 training frames calibrate the thresholds (Li and Zr stay unseen)
-CALIBRATION_SYSTEMS = ("al", "ar", "fe", "mg", "ti", "si", "ge", "nacl", "h2o")
-#: a threshold is this multiple of the 99.9th percentile of the mismatch of known crystals
-THRESHOLD_MARGIN = 1.1
-
-
-def calibrate_thresholds(root: Path, seed: int = 1) -> tuple[dict[str, float], dict[str, str]]:
-    """Per-label mismatch thresholds: :data:`THRESHOLD_MARGIN` x the 99.9th percentile of the
-    mismatch of the label's own atoms, on the DC3 *training* frames of
-    :data:`CALIBRATION_SYSTEMS` at every Th, whole and with 50 % of the atoms removed; lattices
-    without MD data (graphite, fluorite) on noisy thinned lattices of another seed. Returns the
-    thresholds and where each came from."""
-    from structid.bench.protocol import TRAIN_FRAMES
-    from structid.md.store import labelled_frames
-
-    rng = np.random.default_rng(seed)
-    order = RegionalOrder(ls=SIGNATURE_L, bonds="shell")
-    values: dict[str, list[np.ndarray]] = {}
-    source: dict[str, str] = {}
-    for item in labelled_frames(root, "dc3", list(CALIBRATION_SYSTEMS), set(SIGNATURE_LATTICES), TRAIN_FRAMES):
-        for missing in (0.0, 0.5):
-            frame = remove_atoms(item.frame, missing, rng) if missing else item.frame
-            q = order.compute_all(frame)
-            values.setdefault(item.label, []).append(mismatch(q, np.full(len(frame), item.label)))
-            source[item.label] = "DC3 training frames"
-    for name, repeat in SIGNATURE_LATTICES.items():
-        if name in values:
-            continue
-        for sigma in SIGNATURE_NOISE:
-            for missing in (0.0, 0.5):
-                frame = gaussian_noise(lattice(name, 2.5, repeat + 1), max(sigma, 0.01) * 2.5, rng)
-                frame = remove_atoms(frame, missing, rng) if missing else frame
-                values.setdefault(name, []).append(mismatch(order.compute_all(frame), np.full(len(frame), name)))
-        source[name] = "noisy lattices"
-    thresholds = {name: round(THRESHOLD_MARGIN * float(np.percentile(np.concatenate(v), 99.9)), 4)
-                  for name, v in sorted(values.items())}
-    return thresholds, source
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description="regenerate the shipped order signatures and thresholds")
-    parser.add_argument("--data-dir", default=None, help="the MD data (`structid md run dc3` first)")
-    args = parser.parse_args()
-    from structid.md.store import data_dir
-
-    table = {"about": "regional Q_l signatures and mismatch thresholds of structid.descriptors.order; "
-                      "regenerate with `python -m structid.descriptors.order` after `structid md run dc3`",
-             "ls": list(SIGNATURE_L), "noise": list(SIGNATURE_NOISE), "missing": list(SIGNATURE_MISSING),
-             "signatures": compute_signatures()}
-    SIGNATURE_FILE.write_text(json.dumps({**table, "thresholds": {}}, indent=1) + "\n")
-    signatures.cache_clear()
-    thresholds, source = calibrate_thresholds(data_dir(args.data_dir))
-    SIGNATURE_FILE.write_text(json.dumps({**table, "thresholds": thresholds, "threshold_source": source,
-                                          "threshold_rule": f"{THRESHOLD_MARGIN} x the 99.9th percentile "
-                                                            "of the mismatch of known crystals"}, indent=1) + "\n")
-    print(json.dumps(thresholds, indent=1))
