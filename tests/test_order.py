@@ -16,8 +16,10 @@ LS = (4, 6, 8, 10, 12)
 
 def brute_force_order(frame: Frame, radius: float) -> np.ndarray:
     """The definition, literally, with minimum-image vectors in a cubic cell: bonds within 1.2 x
-    the mean distance to the 4 nearest neighbours; every bond of every atom within ``radius``
-    median first-shell distances (the atom included); Q_l over all m from the sum of Y_lm."""
+    the mean distance to the 4 nearest neighbours; the region of atom i: every atom whose voxel
+    (a cubic grid of cells at least 1.5 first-shell distances wide) is reached from i's voxel by
+    a voxel offset no longer than ``radius`` first-shell distances; Q_l over all m of the sum
+    of Y_lm over the region's bonds."""
     box = frame.cell[0, 0]
     d = frame.positions[None, :, :] - frame.positions[:, None, :]
     d -= box * np.round(d / box)
@@ -26,9 +28,17 @@ def brute_force_order(frame: Frame, radius: float) -> np.ndarray:
     cut = 1.2 * np.sort(r, axis=1)[:, :4].mean(axis=1)
     cut = np.minimum(cut, 2 * np.median(cut))
     shell = np.median(cut) / 1.2
+    n = max(int(box // (1.5 * shell)), 1)
+    voxel = np.floor((frame.positions % box) / box * n).astype(int) % n
+    reach = int(np.ceil(radius * shell / (box / n)))
+    offsets = set()
+    for corner in np.ndindex(*(2 * reach + 1,) * 3):
+        step = np.array(corner) - reach
+        if np.linalg.norm(step * box / n) <= radius * shell:
+            offsets.add(tuple(np.mod(step, n)))
     out = np.zeros((len(frame), len(LS)))
     for i in range(len(frame)):
-        region = np.flatnonzero((r[i] < radius * shell) | (np.arange(len(frame)) == i))
+        region = [j for j in range(len(frame)) if tuple(np.mod(voxel[j] - voxel[i], n)) in offsets]
         vectors = np.concatenate([d[j][r[j] < cut[j]] for j in region])
         polar = np.arccos(np.clip(vectors[:, 2] / np.linalg.norm(vectors, axis=1), -1, 1))
         azimuth = np.arctan2(vectors[:, 1], vectors[:, 0])

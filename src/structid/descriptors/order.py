@@ -32,9 +32,9 @@ import numpy as np
 
 from structid.descriptors.steinhardt import Steinhardt, _norms, _offsets, _qlm_kernel
 from structid.errors import InputError
-from structid.frame import Frame, as_frame
+from structid.frame import Frame, as_frame, completed_cell
 from structid.lattices import gaussian_noise, lattice, remove_atoms
-from structid.neighbors import CONDENSED_DISTANCE, Neighbors, neighbor_list, nn_distance, resolve
+from structid.neighbors import CONDENSED_DISTANCE, NeighborList, Neighbors, neighbor_list, nn_distance, resolve
 
 DEFAULT_L = (4, 6, 8, 10, 12)
 #: the degrees of the lattice signatures: l = 2 adds the anisotropy of non-cubic lattices (zero in
@@ -54,6 +54,8 @@ SIGNATURE_MISSING = (0.0, 0.25, 0.5)
 #: ``shell`` bonds end at this multiple of the median nearest-neighbour distance: past bcc's
 #: second shell (1.155), short of fcc's (1.414), diamond's (1.633) and graphite's (1.732)
 SHELL_PADDING = 1.25
+#: voxel width of the region grid, first-shell distances
+VOXEL = 1.5
 
 
 class RegionalOrder:
@@ -84,13 +86,21 @@ class RegionalOrder:
     def __repr__(self) -> str:
         return f"RegionalOrder(radius={self.radius}, ls={self.ls}, bonds={self.bonds!r})"
 
-    def region(self, frame: Frame, neighbors: Neighbors = None):
-        """Sparse (n, n) matrix: 1 where atom j is within ``radius`` first-shell distances of
-        atom i (the frame's median mean distance to the 4 nearest neighbours), i included.
-        The same for both bond rules, so one matrix can serve two :meth:`compute_all` calls."""
+    def find_neighbors(self, frame: Frame) -> NeighborList:
+        """One neighbour list that serves both bond rules and the region's length scale."""
+        r_cut = self._steinhardt.cutoffs(frame)
+        # the median of the 4-neighbour means bounds the median nearest distance from above
+        shell = SHELL_PADDING * float(np.median(r_cut)) / self._steinhardt.padding
+        return neighbor_list(frame, max(float(r_cut.max(initial=0.0)), min(shell, CONDENSED_DISTANCE)) * (1 + 1e-9))
+
+    def region(self, frame: Frame, neighbors: Neighbors = None) -> Region:
+        """Every atom's region: the atoms within about ``radius`` first-shell distances (the
+        frame's median mean distance to the 4 nearest neighbours), on a grid of voxels
+        :data:`VOXEL` first-shell distances wide (:class:`Region`). The same for both bond rules,
+        so one serves two :meth:`compute_all` calls."""
         given = resolve(frame, neighbors)
         first_shell = float(np.median(self._steinhardt.cutoffs(frame, given))) / self._steinhardt.padding
-        return _region_matrix(frame, self.radius * first_shell, given)
+        return Region(frame, self.radius * first_shell, VOXEL * first_shell)
 
     def _bonds(self, frame: Frame, given) -> tuple[np.ndarray, np.ndarray]:
         if self.bonds == "adaptive":
@@ -117,8 +127,8 @@ class RegionalOrder:
         # the kernel gives the mean over each atom's bonds; the region sums bonds, not atoms
         sums = _qlm_kernel(_offsets(i, n), vec, ls) * per_atom[:, None]
         region = self.region(frame, given) if region is None else region
-        bonds = region @ per_atom
-        mean = (region @ sums) / np.maximum(bonds, 1.0)[:, None]
+        bonds = region.sum(per_atom)
+        mean = region.sum(sums) / np.maximum(bonds, 1.0)[:, None]
         return _norms(mean, ls)
 
     def compute(self, frame: Frame, neighbors: Neighbors = None, region=None) -> np.ndarray:
@@ -126,19 +136,66 @@ class RegionalOrder:
         return self.compute_all(frame, neighbors, region).max(axis=1, initial=0.0)
 
 
-def _region_matrix(frame: Frame, radius: float, neighbors: Neighbors):
-    """Sparse (n, n) matrix with a 1 where atom j is within ``radius`` Å of atom i, and on the
-    diagonal; periodic images of one atom count once."""
-    import scipy.sparse as sparse
+class Region:
+    """The region of every atom on a grid of voxels: atom j is in atom i's region when j's voxel
+    is one whose centre lies within ``radius`` Å of the centre of i's voxel (periodic directions
+    wrap; a voxel reached twice through the periodic images counts once).
 
-    n = len(frame)
-    given = resolve(frame, neighbors)
-    nl = given.within(radius) if given is not None and given.cutoff >= radius else neighbor_list(frame, radius)
-    rows = np.concatenate([nl.i, np.arange(n)])
-    cols = np.concatenate([nl.j, np.arange(n)])
-    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    matrix.data[:] = 1.0  # duplicates (images) were summed
-    return matrix
+    Voxels are about ``voxel`` Å wide along each cell direction. Summing over voxels instead of
+    over every pair within ``radius`` costs memory and time in proportion to the atoms: the pair
+    list of a 3-distance ball holds ~130 pairs per atom (3 GB for 100,000 atoms).
+    """
+
+    def __init__(self, frame: Frame, radius: float, voxel: float) -> None:
+        cell = completed_cell(frame.cell)
+        frac = frame.scaled_positions()
+        volume = abs(np.linalg.det(cell))
+        widths = np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
+        periodic = np.asarray(frame.pbc, bool)
+        # along a periodic direction a whole number of voxels fills the cell
+        scale = np.where(periodic, np.maximum(np.floor(widths / voxel), 1.0), widths / voxel)
+        index = np.floor(frac * scale).astype(np.int64)
+        size = scale.astype(np.int64)
+        index[:, periodic] %= size[periodic]
+        low = np.where(periodic, 0, index.min(axis=0, initial=0))
+        index -= low
+        self.extent = np.where(periodic, size, index.max(axis=0, initial=0) + 1)
+        self.periodic = periodic
+        keys = self._encode(index)
+        self.keys, self.atom_voxel = np.unique(keys, return_inverse=True)
+        self.voxels = index[np.unique(self.atom_voxel, return_index=True)[1]]
+        self.offsets = self._kernel(cell / scale[:, None], radius)
+
+    def _encode(self, index: np.ndarray) -> np.ndarray:
+        return (index[:, 0] * self.extent[1] + index[:, 1]) * self.extent[2] + index[:, 2]
+
+    def _kernel(self, edges: np.ndarray, radius: float) -> np.ndarray:
+        """Voxel offsets within ``radius`` of a voxel's centre, deduplicated modulo the
+        periodic extents."""
+        reach = np.ceil(radius / np.abs(np.linalg.det(edges)) * np.linalg.norm(
+            np.cross(edges[[1, 2, 0]], edges[[2, 0, 1]]), axis=1)).astype(int)
+        grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), -1).reshape(-1, 3)
+        offsets = grid[np.linalg.norm(grid @ edges, axis=1) <= radius]
+        wrapped = np.where(self.periodic, offsets % np.maximum(self.extent, 1), offsets)
+        return np.unique(wrapped, axis=0)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """(n, ...) sum of ``values`` (one row per atom) over every atom's region."""
+        n_voxels = len(self.keys)
+        if not hasattr(self, "_order"):
+            self._order = np.argsort(self.atom_voxel, kind="stable")
+            self._starts = np.searchsorted(self.atom_voxel[self._order], np.arange(n_voxels))
+        per_voxel = np.add.reduceat(values[self._order], self._starts, axis=0)
+        total = np.zeros_like(per_voxel)
+        for offset in self.offsets:
+            target = self.voxels + offset
+            target[:, self.periodic] %= self.extent[self.periodic]
+            inside = np.all((target >= 0) & (target < self.extent), axis=1)
+            keys = self._encode(target[inside])
+            found = np.minimum(np.searchsorted(self.keys, keys), n_voxels - 1)
+            hit = self.keys[found] == keys
+            total[np.flatnonzero(inside)[hit]] += per_voxel[found[hit]]
+        return total[self.atom_voxel]
 
 
 def compute_signatures(seed: int = 0) -> dict[str, list[list[float]]]:

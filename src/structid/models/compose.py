@@ -17,7 +17,7 @@ from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.labels import CODE, CRYSTALLINE, Classifier, Labels
 from structid.models.denoiser import Denoiser
-from structid.neighbors import Neighbors, nearest_neighbors, resolve
+from structid.neighbors import NeighborList, Neighbors, nearest_neighbors, resolve
 
 
 class Denoised:
@@ -77,6 +77,11 @@ class NeighborAveraged:
     def classes_(self) -> tuple[str, ...]:
         """The classes of the averaged classifier."""
         return tuple(self.classifier.classes_)
+
+    def find_neighbors(self, frame: Frame) -> NeighborList | None:
+        """The averaged classifier's neighbour list (None: it has no single one)."""
+        find = getattr(self.classifier, "find_neighbors", None)
+        return find(frame) if find is not None else None
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` from its own and its neighbours' probabilities."""
@@ -144,12 +149,21 @@ class OrderChecked:
         """The classes of the checked classifier."""
         return tuple(self.classifier.classes_)
 
+    def find_neighbors(self, frame: Frame) -> NeighborList:
+        """The classifier's neighbour list when it has one (the order's bonds are shorter than
+        any classifier's neighbourhood), else one for the order alone: one search serves both."""
+        find = getattr(self.classifier, "find_neighbors", None)
+        found = find(frame) if find is not None else None
+        return found if found is not None else self.order.find_neighbors(frame)
+
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` with the classifier, then check the labels."""
         frame = as_frame(frame)
-        labels = self.classifier.classify(frame, neighbors=neighbors)
         if len(frame) < 2:
+            labels = self.classifier.classify(frame, neighbors=neighbors)
             return replace(labels, method=self.name, extra={**labels.extra, "order": np.zeros(len(frame))})
+        neighbors = self.find_neighbors(frame) if resolve(frame, neighbors) is None else neighbors
+        labels = self.classifier.classify(frame, neighbors=neighbors)
         region = self.order.region(frame, neighbors)
         order = self.order.compute(frame, neighbors, region)
         codes = labels.codes.copy()
