@@ -175,3 +175,14 @@ def test_sparse_frames_have_a_defined_order(positions, box):
     frame = Frame(positions=positions, cell=np.eye(3) * box, pbc=(True,) * 3, species=np.full(len(positions), "Ar"))
     labels = OrderChecked(Always("fcc")).classify(frame)
     assert np.isfinite(labels.extra["order"]).all() and len(labels) == len(positions)
+
+
+def test_a_triclinic_cell_gives_the_crystals_order():
+    # fcc in its primitive (rhombohedral) cell, 8 x 8 x 8: every region holds fcc bonds only
+    a = 3.6
+    primitive = a / 2 * np.array([[0.0, 1, 1], [1, 0, 1], [1, 1, 0]])
+    steps = np.array(list(np.ndindex(8, 8, 8)), dtype=float)
+    frame = Frame(positions=steps @ primitive, cell=8 * primitive, pbc=(True,) * 3,
+                  species=np.full(len(steps), "Cu"))
+    q = RegionalOrder().compute_all(frame)
+    np.testing.assert_allclose(q[:, LS.index(6)], 0.57452, atol=2e-5)
