@@ -4,7 +4,7 @@ Steinhardt et al. (1983) showed that bond *orientations* keep long-range order i
 and lose it in liquids and glasses: averaged over many bonds, the spherical harmonics of the
 bond directions
 
-    Q_lm(i) = sum over atoms j within R of i (i included) of sum over j's bonds b of Y_lm(b)
+    Q_lm(i) = sum over atoms j in i's region of sum over j's bonds b of Y_lm(b)
               / (number of those bonds)
     Q_l(i)  = sqrt( 4 pi / (2l + 1) * sum_m |Q_lm(i)|^2 )
 
@@ -13,13 +13,17 @@ stay large in a crystal region (all bonds point along the same few directions) a
 *order*. It needs no template and no training: it is high in crystals no model knows (A15,
 beta-Sn, alpha-U, cristobalite, quartz, graphite, ice) and low in every liquid and glass, which
 is what the out-of-distribution check of :class:`~structid.models.compose.OrderChecked` uses.
+The Q_l of l = 2 ... 12 over first-shell (``shell``) bonds are also a fingerprint of a lattice:
+:func:`mismatch` compares them with the shipped :func:`signatures`.
 
 Bonds are those of :class:`~structid.descriptors.steinhardt.Steinhardt` (the adaptive cutoff,
-1.2 x the mean distance to the 4 nearest neighbours); odd l are left out because every bond is
-counted in both directions, which cancels them. The region radius is in first-shell distances
-(the frame's median). Measured values (docs/benchmarks.md, "Unknown crystals"): liquids and
-glasses at most 0.15 at their 99th percentile, also with half of the atoms missing; crystals at
-the melting point 0.37-0.62; ideal fcc 0.575 (its q_6).
+1.2 x the mean distance to the 4 nearest neighbours) or ``shell`` bonds; odd l are left out
+because every bond is counted in both directions, which cancels them. The region is the atoms
+within about ``radius`` first-shell distances (the frame's median), on a voxel grid
+(:class:`Region`). Measured (docs/benchmarks.md, "Unknown crystals"): liquids and glasses at
+most 0.15 at their 99th percentile, also with half of the atoms missing; crystals at the melting
+point 0.36-0.57 at their 1st percentile, 0.25 with half of the atoms missing; ideal fcc 0.575
+(its q_6).
 """
 
 from __future__ import annotations

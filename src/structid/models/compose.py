@@ -107,8 +107,9 @@ class NeighborAveraged:
 
 
 #: regional order (:mod:`structid.descriptors.order`) that separates crystal regions from liquid
-#: and glass ones: liquids and glasses stay below 0.16 at their 99th percentile (half of the atoms
-#: missing included), crystals at their melting point above 0.19 (docs/benchmarks.md)
+#: and glass ones: on held-out DC3 frames liquids stay below 0.15 at their 99th percentile (0.17
+#: at the 99.9th, half of the atoms missing included), crystals at their melting point above 0.36
+#: at their 1st percentile (0.25 with half of the atoms missing) (docs/benchmarks.md)
 ORDERED = 0.2
 class OrderChecked:
     """A classifier's labels, with the ones the region's order contradicts made ``unknown``.
