@@ -125,6 +125,14 @@ FOREIGN_LATTICES: dict[str, LatticeSpec] = {
 }
 
 
+def lattice_spec(name: str) -> LatticeSpec:
+    """The cell of a lattice of :data:`LATTICES` or :data:`FOREIGN_LATTICES` by name."""
+    spec = LATTICES.get(name) or FOREIGN_LATTICES.get(name)
+    if spec is None:
+        raise InputError(f"unknown lattice {name!r}; known: {', '.join([*LATTICES, *FOREIGN_LATTICES])}")
+    return spec
+
+
 def lattice(
     name: str,
     nn_distance: float = 2.5,
@@ -144,9 +152,7 @@ def lattice(
     Returns:
         A frame whose ``info["label"]`` is the structure name (``"unknown"`` for the foreign ones).
     """
-    spec = LATTICES.get(name) or FOREIGN_LATTICES.get(name)
-    if spec is None:
-        raise InputError(f"unknown lattice {name!r}; known: {', '.join([*LATTICES, *FOREIGN_LATTICES])}")
+    spec = lattice_spec(name)
     if not nn_distance > 0:
         raise InputError(f"`nn_distance` must be positive (Å), got {nn_distance!r}")
     reps = np.broadcast_to(np.asarray(repeat, dtype=int), (3,))

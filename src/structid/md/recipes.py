@@ -16,7 +16,7 @@ import numpy as np
 
 from structid.errors import InputError
 from structid.frame import Frame
-from structid.lattices import LATTICES, lattice
+from structid.lattices import lattice, lattice_spec
 from structid.md import store
 from structid.md.systems import CU_60GPA, EXTENSION, GLASS, REAL, SYSTEMS, System
 
@@ -87,7 +87,7 @@ def repeat_for(system: System, n_atoms: int | None) -> tuple[int, int, int]:
     """Cell repetitions giving about ``n_atoms`` atoms (the system's default when None)."""
     if n_atoms is None:
         return system.repeat
-    per_cell = len(LATTICES[system.lattice].basis)
+    per_cell = len(lattice_spec(system.lattice).basis)
     default = np.array(system.repeat, dtype=float)
     scale = (n_atoms / (per_cell * default.prod())) ** (1 / 3)
     return tuple(int(max(2, round(r * scale))) for r in default)
@@ -266,7 +266,8 @@ RECIPES: dict[str, str] = {
     "cycle": f"heat through melting and quench to a glass, snapshots all the way ({', '.join(GLASS)})",
     "interface": "crystal/amorphous slab interfaces, crystal tethered at 0.5 Tm, slab at 1.5 Tm "
                  "(any DC3 system; default al, fe, mg, si, nacl)",
-    "extension": "a crystal no shipped model knows, at Th = 0.1, 0.25, 0.5 (graphite, AIREBO)",
+    "extension": "crystals no shipped model knows, at Th = 0.1, 0.25, 0.5 (graphite, AIREBO; "
+                 "SiO2 beta-cristobalite, Tersoff; A15 W, EAM)",
     "real": "realistic samples with inherent-structure truth: slabs, nanoparticles, point "
             "defects, dislocations, faults, twins, bicrystals, polycrystals, superheating "
             f"({', '.join(REAL)})",

@@ -167,6 +167,15 @@ EXTENSION: dict[str, System] = {s.name: s for s in [
            4500.0, ("pair_style airebo 3.0 1 1", "pair_coeff * * {pot}/CH.airebo C"), (8, 8, 3),
            "approximate (graphite melts near 4500 K); sets the temperature grid only",
            timestep=0.0005),
+    # crystals outside the vocabulary (label unknown): the out-of-distribution benchmark's MD
+    System("sio2-cristobalite", "SiO2 beta-cristobalite (Munetoh 2007 Tersoff)", "cristobalite", "unknown",
+           ("Si", "O"), (28.086, 15.999), 1.55, 2000.0,
+           ("pair_style tersoff", "pair_coeff * * {pot}/SiO.tersoff Si O"), (4, 4, 4),
+           "approximate (silica melts near 2000 K); sets the temperature grid only (1,000 K at Th = 0.5)",
+           timestep=0.001),
+    System("w-a15", "W A15 / beta-W (Zhou 2004 EAM)", "a15", "unknown", ("W",), (183.84,), 2.525, 3695.0,
+           ("pair_style eam/alloy", "pair_coeff * * {pot}/W_zhou.eam.alloy W"), (6, 6, 6),
+           "approximate (bcc W's experimental melting point); sets the temperature grid only"),
 ]}
 
 
