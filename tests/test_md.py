@@ -109,7 +109,7 @@ def test_lammps_error_names_the_run_and_leaves_nothing(tmp_path):
 def test_md_cli_bad_input():
     result = run_cli("md", "run", "nope")
     assert result.returncode == 2 and result.stderr.strip() == (
-        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench, cycle, interface, extension, real")
+        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench, cycle, interface, extension, foreign, real")
     assert "al" in run_cli("md", "list").stdout
 
 
@@ -180,3 +180,20 @@ def test_extension_recipe_makes_graphite_that_ptm_recognises(tmp_path):
     assert meta["frames"][-1]["label"] == "graphite" and set(frame.species) == {"C"}
     assert 300 < meta["frames"][-1]["T_K"] < 700  # 0.1 x 4500 K
     assert PTM().classify(frame).fractions().get("graphite", 0) > 0.9
+
+
+def test_foreign_recipe_makes_an_ordered_crystal_labelled_unknown(tmp_path):
+    from structid.descriptors.order import RegionalOrder
+    from structid.models.compose import ORDERED
+
+    runs = plan("foreign", systems=["sio2-cristobalite"], quick=True)
+    assert [r.meta["th"] for r in runs] == [0.1, 0.25, 0.5]
+    spec = {"recipe": "foreign", "systems": ["sio2-cristobalite"], "temps": None, "n_atoms": None, "quick": True,
+            "seed": 0}
+    execute_isolated(runs[-1], tmp_path, spec)
+    dump, meta_path = runs[-1].paths(tmp_path)
+    meta = json.loads(meta_path.read_text())
+    frame = list(open_trajectory(dump))[-1]
+    assert meta["frames"][-1]["label"] == "unknown" and set(frame.species) == {"Si", "O"}
+    # at 1,000 K the Tersoff silica is still a crystal: its regions are ordered
+    assert np.percentile(RegionalOrder().compute(frame), 5) > ORDERED

@@ -18,7 +18,7 @@ from structid.errors import InputError
 from structid.frame import Frame
 from structid.lattices import lattice, lattice_spec
 from structid.md import store
-from structid.md.systems import CU_60GPA, EXTENSION, GLASS, REAL, SYSTEMS, System
+from structid.md.systems import CU_60GPA, EXTENSION, FOREIGN, GLASS, REAL, SYSTEMS, System
 
 
 @dataclass(frozen=True)
@@ -266,8 +266,9 @@ RECIPES: dict[str, str] = {
     "cycle": f"heat through melting and quench to a glass, snapshots all the way ({', '.join(GLASS)})",
     "interface": "crystal/amorphous slab interfaces, crystal tethered at 0.5 Tm, slab at 1.5 Tm "
                  "(any DC3 system; default al, fe, mg, si, nacl)",
-    "extension": "crystals no shipped model knows, at Th = 0.1, 0.25, 0.5 (graphite, AIREBO; "
-                 "SiO2 beta-cristobalite, Tersoff; A15 W, EAM)",
+    "extension": "a crystal no shipped model knows, at Th = 0.1, 0.25, 0.5 (graphite, AIREBO)",
+    "foreign": "crystals outside the label vocabulary, at Th = 0.1, 0.25, 0.5: SiO2 beta-cristobalite "
+               "(Tersoff), A15 W (EAM); the unknown-crystals benchmark",
     "real": "realistic samples with inherent-structure truth: slabs, nanoparticles, point "
             "defects, dislocations, faults, twins, bicrystals, polycrystals, superheating "
             f"({', '.join(REAL)})",
@@ -323,6 +324,9 @@ def _plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...
     if recipe == "extension":
         chosen = [get_system(n, EXTENSION) for n in systems] if systems else list(EXTENSION.values())
         return dc3_runs(chosen, temps or (0.1, 0.25, 0.5), (), schedule, n_atoms, seed, recipe="extension")
+    if recipe == "foreign":
+        chosen = [get_system(n, FOREIGN) for n in systems] if systems else list(FOREIGN.values())
+        return dc3_runs(chosen, temps or (0.1, 0.25, 0.5), (), schedule, n_atoms, seed, recipe="foreign")
     if recipe == "real":
         chosen = [get_system(n, REAL) for n in systems] if systems else list(REAL.values())
         return real_runs(chosen, QUICK if quick else Schedule(equilibrate=4.0), n_atoms, seed, temps)

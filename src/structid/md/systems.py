@@ -167,7 +167,11 @@ EXTENSION: dict[str, System] = {s.name: s for s in [
            4500.0, ("pair_style airebo 3.0 1 1", "pair_coeff * * {pot}/CH.airebo C"), (8, 8, 3),
            "approximate (graphite melts near 4500 K); sets the temperature grid only",
            timestep=0.0005),
-    # crystals outside the vocabulary (label unknown): the out-of-distribution benchmark's MD
+]}
+
+
+#: Crystals outside the vocabulary (label ``unknown``): the MD of the unknown-crystals benchmark.
+FOREIGN: dict[str, System] = {s.name: s for s in [
     System("sio2-cristobalite", "SiO2 beta-cristobalite (Munetoh 2007 Tersoff)", "cristobalite", "unknown",
            ("Si", "O"), (28.086, 15.999), 1.55, 2000.0,
            ("pair_style tersoff", "pair_coeff * * {pot}/SiO.tersoff Si O"), (4, 4, 4),
@@ -181,7 +185,7 @@ EXTENSION: dict[str, System] = {s.name: s for s in [
 
 def get_system(name: str, table: dict[str, System] | None = None) -> System:
     """A system by name from ``table`` (default: every system), with a clear error."""
-    everything = {**SYSTEMS, **{s.name: s for s in CU_60GPA.values()}, **GLASS, **EXTENSION, **REAL}
+    everything = {**SYSTEMS, **{s.name: s for s in CU_60GPA.values()}, **GLASS, **EXTENSION, **FOREIGN, **REAL}
     table = everything if table is None else table
     try:
         return table[name]
