@@ -48,3 +48,11 @@ def test_unknown_bench_runs_every_unseen_lattice():
     assert {r.sample.split()[0] for r in rows} == {"a15", "beta-sn", "alpha-u", "cristobalite", "quartz", "graphite"}
     assert all(r.wrong == r.atoms for r in rows)
     assert "| liquid | 0.0 | 100.0 |" in unknown.markdown(rows)
+
+
+def test_unknown_bench_uses_only_the_md_data_that_exists(tmp_path):
+    from structid.bench import unknown
+
+    # an empty data folder: the lattices only, no error for the missing runs
+    names = [name for name, _, _ in unknown.unseen_samples(0, tmp_path)]
+    assert len(names) == 12 and not list(unknown.known_samples(tmp_path))

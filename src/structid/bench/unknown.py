@@ -2,8 +2,9 @@
 
 *Unseen* samples are crystals outside every shipped model's classes: the foreign lattices of
 :data:`~structid.lattices.FOREIGN_LATTICES` (A15, beta-Sn, alpha-U, beta-cristobalite,
-alpha-quartz) and graphite with Gaussian thermal noise, and mW ice Ih from the DC3 runs (no ML
-model has hd). Right there is ``unknown`` or ``other`` (or the structure itself, for a method
+alpha-quartz) and graphite with Gaussian thermal noise, mW ice Ih from the DC3 runs (no ML
+model has hd), and the MD of ``structid md run foreign`` (Tersoff silica cristobalite, EAM A15
+tungsten) when it was run. Right there is ``unknown`` or ``other`` (or the structure itself, for a method
 that has it, e.g. PTM's graphite and hexagonal diamond); any other label is *wrong*.
 
 *Known* samples are the held-out DC3 frames of the materials the models know (crystals at every
@@ -23,6 +24,7 @@ import numpy as np
 
 from structid.bench.dc3 import ACCEPTED
 from structid.bench.protocol import HELD_OUT_FRAMES
+from structid.errors import InputError
 from structid.frame import Frame
 from structid.labels import CODE, CRYSTALLINE, Classifier
 from structid.lattices import FOREIGN_LATTICES, gaussian_noise, lattice
@@ -60,22 +62,32 @@ def unseen_samples(seed: int, root: Path | None = None):
         for sigma in NOISE:
             frame = gaussian_noise(lattice(name, 2.5, REPEAT[name]), sigma * 2.5, rng)
             yield f"{name} σ={sigma}", "graphite" if name == "graphite" else "unknown", frame
-    if root is not None and finished_runs(root, "dc3", ["h2o"]):
+    if root is not None and _has_runs(root, "dc3", ["h2o"]):
         for item in labelled_frames(root, "dc3", ["h2o"], {"hd"}, HELD_OUT_FRAMES):
             yield f"ice Ih (mW) Th={item.th}", "hd", item.frame
+    if root is not None and _has_runs(root, "foreign"):
+        for item in labelled_frames(root, "foreign", None, None, HELD_OUT_FRAMES):
+            yield f"{item.source.split('/')[1]} (MD) Th={item.th}", "unknown", item.frame
 
 
 def known_samples(root: Path, systems=KNOWN_SYSTEMS):
     """(name, truth, frame) of held-out DC3 frames and of the glasses of the melt-quench cycles."""
-    present = [s for s in systems if finished_runs(root, "dc3", [s])]
+    present = [s for s in systems if _has_runs(root, "dc3", [s])]
     if present:
         for item in labelled_frames(root, "dc3", present, None, HELD_OUT_FRAMES):
             yield f"{item.source.split('/')[1]} {item.label} Th={item.th}", item.label, item.frame
     for system in ("ni", "cuzr"):
-        runs = finished_runs(root, "cycle", [system])
-        if runs:
-            frames = list(runs[0].frames())
+        if _has_runs(root, "cycle", [system]):
+            frames = list(finished_runs(root, "cycle", [system])[0].frames())
             yield f"{system} glass (cycle, last frame)", "amorphous", frames[-1]
+
+
+def _has_runs(root: Path, recipe: str, systems: list[str] | None = None) -> bool:
+    """Whether ``root`` holds finished runs of the recipe (the benchmark uses what was made)."""
+    try:
+        return bool(finished_runs(root, recipe, systems))
+    except InputError:
+        return False
 
 
 def score(group: str, sample: str, truth: str, method: str, codes: np.ndarray) -> Row:
