@@ -186,3 +186,11 @@ def test_a_triclinic_cell_gives_the_crystals_order():
                   species=np.full(len(steps), "Cu"))
     q = RegionalOrder().compute_all(frame)
     np.testing.assert_allclose(q[:, LS.index(6)], 0.57452, atol=2e-5)
+
+
+def test_two_atoms_at_one_position_are_a_clear_error():
+    positions = np.array([[1.0, 1, 1], [1.0, 1, 1], [3.0, 1, 1], [1.0, 3, 1], [1.0, 1, 3]])
+    frame = Frame(positions=positions, cell=np.eye(3) * 10, pbc=(True,) * 3, species=np.full(5, "Ar"))
+    for bonds in ("adaptive", "shell"):
+        with pytest.raises(InputError, match="same position|coincid"):
+            RegionalOrder(bonds=bonds).compute(frame)

@@ -38,7 +38,8 @@ from structid.descriptors.steinhardt import Steinhardt, _norms, _offsets, _qlm_k
 from structid.errors import InputError
 from structid.frame import Frame, as_frame, completed_cell
 from structid.lattices import gaussian_noise, lattice, remove_atoms
-from structid.neighbors import CONDENSED_DISTANCE, NeighborList, Neighbors, neighbor_list, nn_distance, resolve
+from structid.neighbors import (CONDENSED_DISTANCE, NeighborList, Neighbors, coincident_error, neighbor_list,
+                                nn_distance, resolve)
 
 DEFAULT_L = (4, 6, 8, 10, 12)
 #: the degrees of the lattice signatures: l = 2 adds the anisotropy of non-cubic lattices (zero in
@@ -113,11 +114,14 @@ class RegionalOrder:
         # a gas has no bonds (as for the adaptive rule): no search across a huge box
         cutoff = min(SHELL_PADDING * nn_distance(frame, 1, given), CONDENSED_DISTANCE)
         nl = given.within(cutoff) if given is not None and given.cutoff >= cutoff else neighbor_list(frame, cutoff)
+        if len(nl.i) and nl.distances.min() == 0:
+            k = int(np.argmin(nl.distances))  # a zero bond has no direction
+            raise coincident_error(frame, *sorted((int(nl.i[k]), int(nl.j[k]))))
         return nl.i, np.ascontiguousarray(nl.vectors, dtype=np.float64)
 
-    def compute_all(self, frame: Frame, neighbors: Neighbors = None, region=None) -> np.ndarray:
+    def compute_all(self, frame: Frame, neighbors: Neighbors = None, region: Region | None = None) -> np.ndarray:
         """(n, len(ls)) Q_l of the region around every atom (0 where the region has no bond);
-        ``region``: the matrix of :meth:`region` when it is already at hand."""
+        ``region``: the frame's :meth:`region` when it is already at hand."""
         frame = as_frame(frame)
         n = len(frame)
         if n < 2:
@@ -135,7 +139,7 @@ class RegionalOrder:
         mean = region.sum(sums) / np.maximum(bonds, 1.0)[:, None]
         return _norms(mean, ls)
 
-    def compute(self, frame: Frame, neighbors: Neighbors = None, region=None) -> np.ndarray:
+    def compute(self, frame: Frame, neighbors: Neighbors = None, region: Region | None = None) -> np.ndarray:
         """(n,) order of every atom: the largest regional Q_l (0 to 1)."""
         return self.compute_all(frame, neighbors, region).max(axis=1, initial=0.0)
 
