@@ -149,3 +149,19 @@ def test_option_for_the_wrong_method(tmp_path):
     result = run_cli("classify", file, "-m", "acna", "--model", "x.pt")
     assert result.returncode == 2
     assert result.stderr.strip() == "structid: error: method 'acna' does not take the option(s) model"
+
+
+def test_classify_check_order_writes_the_order_column(tmp_path):
+    from structid.io.writers import write_frames
+    from structid.lattices import gaussian_noise, lattice
+
+    # an A15 crystal: nmcnn has no class for it, the check makes it unknown
+    path = write_frames(tmp_path / "a15.extxyz", gaussian_noise(lattice("a15", 2.5, 4), 0.05, 0))
+    out = tmp_path / "labels.extxyz"
+    result = run_cli("classify", path, "-m", "nmcnn", "--check-order", "-o", out)
+    assert result.returncode == 0, result.stderr
+    frame = next(iter(open_trajectory(out)))
+    assert frame.properties["order"].min() > 0.2
+    assert set(frame.properties["structure"]) == {"unknown"}
+    result = run_cli("classify", path, "-m", "ptm", "--check-order", "-o", tmp_path / "x.extxyz")
+    assert_one_line_error(result, "--check-order applies to the ML methods")
