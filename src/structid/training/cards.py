@@ -12,6 +12,13 @@ def confusion_markdown(classes: Sequence[str], matrix) -> list[str]:
 
 
 #: where each shipped model is known to fail (measured: docs/benchmarks.md), for its card
+#: what the order check (`--check-order`) makes of crystals outside a model's classes (docs/benchmarks.md)
+NMCNN_CHECK = (
+    " With `--check-order` (on in the default pipeline) 90.5 % of the atoms of crystals outside its "
+    "classes become `unknown` (`structid bench unknown`: A15, beta-Sn, alpha-U, quartz, graphite, ice, "
+    "Tersoff cristobalite); the ideal Fd-3m cristobalite, whose bonds point as diamond's, stays cd.")
+LESS_CHECK = (" With `--check-order` 99.5 % of the atoms of crystals outside its classes become `unknown` "
+              "(`structid bench unknown`).")
 KNOWN_LIMITS = {
     "nmcnn-metals": (
         "Trained on bulk periodic crystals and melts only, it has no class for a defect: on the "
@@ -20,13 +27,14 @@ KNOWN_LIMITS = {
         "point-defect and dislocation-core atoms and 75 % of the grain-boundary atoms crystalline. "
         "No amorphous class: glasses come out liquid or hcp. Crystals outside its classes (hd ice, "
         "rocksalt) get wrong crystal labels. For samples with surfaces or defects use the default "
-        "pipeline (`structid classify FILE`), which takes only its liquid labels there."),
+        "pipeline (`structid classify FILE`), which takes only its liquid labels there."
+        + NMCNN_CHECK),
     "less-8": (
         "Trained on bulk periodic crystals, melts, glasses and crystal/liquid interfaces, it has no "
         "class for a defect: on the realistic samples (`structid bench real`) it calls 83 % of the "
         "free-surface atoms, 88 % of the point-defect and dislocation-core atoms and 56 % of the "
         "grain-boundary atoms crystalline. Liquids and glasses share the class `amorphous`. "
-        "Crystals outside its classes get confident wrong labels."),
+        "Crystals outside its classes get confident wrong labels." + LESS_CHECK),
     "denoiser-all": (
         "On the realistic samples PTM after 8 steps finds 96.5 % of the fcc, 93.7 % of the bcc, "
         "95.4 % of the hcp and 99.0 % of the cd atoms of the inherent structure; the misses are "
