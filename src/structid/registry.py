@@ -117,8 +117,8 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
         classifier = NeighborAveraged(classifier, neighbor_average, min_confidence=min_confidence or 0.0)
     if check_order:
         if method in ("default", "acna", "ptm", "diamond"):
-            raise InputError(f"--check-order applies to the ML methods (nmcnn, less, a model file); "
-                             f"{method!r} {'has it built in' if method == 'default' else 'finds no structure it does not know'}")
+            why = "has it built into its ML stage" if method == "default" else "labels only what matches its templates"
+            raise InputError(f"--check-order applies to the ML methods (nmcnn, less, a model file); {method!r} {why}")
         classifier = OrderChecked(classifier)
     if denoise:
         classifier = Denoised(get_denoiser(denoiser), classifier, denoise, scale=scale)
