@@ -55,8 +55,8 @@ class Row:
 
 
 def unseen_samples(seed: int, root: Path | None = None):
-    """(name, truth, frame) of the crystals no model knows; the mW ice frames when ``root``
-    holds the DC3 water runs."""
+    """(name, truth, frame) of the crystals no model knows: the noisy lattices, and the mW ice
+    and ``foreign``-recipe frames that ``root`` holds."""
     rng = np.random.default_rng(seed)
     for name in (*FOREIGN_LATTICES, "graphite"):
         for sigma in NOISE:

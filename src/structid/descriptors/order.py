@@ -173,6 +173,9 @@ class Region:
         self.keys, self.atom_voxel = np.unique(keys, return_inverse=True)
         self.voxels = index[np.unique(self.atom_voxel, return_index=True)[1]]
         self.offsets = self._kernel(cell / scale[:, None], radius)
+        # atoms sorted by voxel, and where each voxel's run starts: per-voxel sums by reduceat
+        self._order = np.argsort(self.atom_voxel, kind="stable")
+        self._starts = np.searchsorted(self.atom_voxel[self._order], np.arange(len(self.keys)))
 
     def _encode(self, index: np.ndarray) -> np.ndarray:
         return (index[:, 0] * self.extent[1] + index[:, 1]) * self.extent[2] + index[:, 2]
@@ -190,9 +193,6 @@ class Region:
     def sum(self, values: np.ndarray) -> np.ndarray:
         """(n, ...) sum of ``values`` (one row per atom) over every atom's region."""
         n_voxels = len(self.keys)
-        if not hasattr(self, "_order"):
-            self._order = np.argsort(self.atom_voxel, kind="stable")
-            self._starts = np.searchsorted(self.atom_voxel[self._order], np.arange(n_voxels))
         per_voxel = np.add.reduceat(values[self._order], self._starts, axis=0)
         total = np.zeros_like(per_voxel)
         for offset in self.offsets:

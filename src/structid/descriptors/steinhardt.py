@@ -100,7 +100,6 @@ class Steinhardt:
             out[:, -nl_:] = _norms(_average_kernel(offsets, j.astype(np.int64), qlm), ls)
         return out
 
-
     def bonds(self, frame: Frame, neighbors: Neighbors = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The bonds the q_l are taken over: ``i``, ``j`` (sorted by ``i``) and the (m, 3) float64
         vectors from ``i`` to ``j``, Å, for every pair closer than ``i``'s adaptive cutoff."""
