@@ -152,13 +152,15 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
 
 
 def pipeline(spec: str) -> Classifier:
-    """The pipeline a name such as ``ptm``, ``nmcnn+avg12+order``, ``ptm+denoise8`` or
-    ``acna+denoise4@denoiser-dc3`` stands for (the method names compositions report); ``@``
-    names the denoiser (file or shipped model)."""
+    """The pipeline a name such as ``ptm``, ``nmcnn+avg12+order``, ``ptm+denoise8``,
+    ``acna+denoise4@denoiser-dc3`` or ``nmcnn:nmcnn-metals+avg12`` stands for (the method names
+    compositions report); ``@`` names the denoiser and ``:`` the method's model (file or shipped
+    model)."""
     spec = spec.strip()
     head, _, denoiser = spec.partition("@")
     method, *steps = head.split("+")
-    options: dict[str, Any] = {"denoiser": denoiser or None}
+    method, _, model = method.partition(":")
+    options: dict[str, Any] = {"denoiser": denoiser or None, "model": model or None}
     for step in steps:
         if step == "order":
             options["check_order"] = True

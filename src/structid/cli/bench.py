@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from structid.bench import dc3, real, unknown
+from structid.bench import dc3, glass, real, unknown
 from structid.bench.speed import benchmark_frame, time_methods
 from structid import runtime
 from structid.cli.common import DataDirOpt, DeviceOpt, ThreadsOpt, names, out, progress
@@ -127,6 +127,43 @@ def bench_unknown(
         with AtomicFile(folder / name, force=True) as f:
             f.write(data.encode())
     out.print(f"CSV and Markdown in {folder}", highlight=False)
+
+
+#: the pipelines `bench glass` compares by default
+GLASS_PIPELINES = "ptm,acna,nmcnn:nmcnn-metals,nmcnn:nmcnn-metals-glass,nmcnn:nmcnn-metals-glass+avg12,less,default"
+
+
+@app.command("glass")
+def bench_glass(
+    methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated methods or pipelines (METHOD:MODEL names a model)")] = GLASS_PIPELINES,
+    plot: Annotated[str, typer.Option(help="the method whose fractions through the cycle runs are plotted against PTM's")] = "default",
+    data_dir: DataDirOpt = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="folder for the CSV, Markdown and plots (default DATA/bench/glass)")] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Liquid, glass and crystal snapshots of melt-quench runs no model trained on (other seeds,
+    sizes, cooling rates; Pd unseen): % of atoms right per method; fractions through the
+    heat-melt-quench cycles (the Neighbors Map paper's Figs. 5 and 7)."""
+    runtime.configure(threads, "cpu")
+    classifiers = {name: pipeline(name) for name in names(methods) or []}
+    root = resolve_data_dir(data_dir)
+    with progress() as bar:
+        task = bar.add_task("classifying", total=None, status="")
+        rows, tracks = glass.evaluate(classifiers, root,
+                                      progress=lambda name: bar.advance(task) or bar.update(task, status=name))
+    text = glass.markdown(rows)
+    out.print(text, highlight=False)
+    folder = Path(out_dir) if out_dir else root / "bench" / "glass"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"glass.csv": glass.to_csv(rows).encode(), "glass.md": text.encode(),
+             "glass_fractions.csv": glass.tracks_csv(tracks).encode()}
+    for system in dict.fromkeys(t.system for t in tracks):
+        if plot in classifiers:
+            files[f"glass_{system}.png"] = glass.figure(tracks, system, plot)
+    for name, data in files.items():
+        with AtomicFile(folder / name, force=True) as f:
+            f.write(data)
+    out.print(f"CSV, Markdown and plots in {folder}", highlight=False)
 
 
 @app.command("speed")

@@ -7,6 +7,7 @@ Each run is deterministic given its seed.
 
 from __future__ import annotations
 
+import itertools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -149,15 +150,19 @@ def ramp_runs(systems: list[System], t_from: float, t_to: float, time: float, fr
         for s in systems]
 
 
-def quench_runs(systems: list[System], schedule: Schedule, quench_time: float, frames: int,
+#: quench times (ps) of the quench recipe: two cooling rates, ~1.4e14 and ~2.9e13 K/s
+QUENCH_TIMES = (20.0, 100.0)
+
+
+def quench_runs(systems: list[System], schedule: Schedule, quench_times: tuple[float, ...], frames: int,
                 n_atoms: int | None, seed: int) -> list[Run]:
-    """Crystal at 0.3 Tm, melt at 2 Tm, quench to 0.3 Tm in ``quench_time`` ps, hold.
+    """Crystal at 0.3 Tm, melt at 2 Tm, quench to 0.3 Tm in each of ``quench_times`` ps, hold.
 
     Label windows of the thermostat setpoint: crystal before melting; ``liquid`` at T >= Tm;
     ``amorphous`` at T <= 0.5 Tm after the quench; unlabelled in between.
     """
     runs = []
-    for s in systems:
+    for s, quench_time in itertools.product(systems, quench_times):
         low, high = 0.3 * s.tm, 2.0 * s.tm
 
         def window(t: float, tm: float = s.tm) -> str | None:
@@ -170,7 +175,7 @@ def quench_runs(systems: list[System], schedule: Schedule, quench_time: float, f
             Stage(high, high, schedule.equilibrate, schedule.frames, lambda _: "liquid"),
             Stage(high, low, quench_time, frames, window),
             Stage(low, low, schedule.sample, schedule.frames, lambda _: "amorphous"),
-        ), run_seed(seed, "quench", s.name), repeat_for(s, n_atoms),
+        ), run_seed(seed, "quench", s.name, f"{quench_time:g}"), repeat_for(s, n_atoms),
             {"quench_rate_K_per_ps": (high - low) / quench_time}))
     return runs
 
@@ -314,7 +319,7 @@ def _plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...
         return ramp_runs(chosen, lo, hi, 2.0 if quick else 40.0, 4 if quick else 40, n_atoms, seed)
     if recipe == "quench":
         chosen = [get_system(n, GLASS) for n in systems] if systems else list(GLASS.values())
-        return quench_runs(chosen, schedule, 0.5 if quick else 20.0, 2 if quick else 10, n_atoms, seed)
+        return quench_runs(chosen, schedule, (0.5,) if quick else QUENCH_TIMES, 2 if quick else 10, n_atoms, seed)
     if recipe == "cycle":
         chosen = [get_system(n, GLASS) for n in systems] if systems else [GLASS["ni"], GLASS["cuzr"]]
         return cycle_runs(chosen, 1.0 if quick else 40.0, 1.0 if quick else 60.0, 2 if quick else 60, n_atoms, seed)

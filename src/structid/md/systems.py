@@ -133,7 +133,11 @@ CU_60GPA: dict[str, System] = {
     for name, repeat in (("fcc", (8, 8, 8)), ("bcc", (10, 10, 10)), ("hcp", (10, 10, 6)))
 }
 
-#: Glass formers for the melt-and-quench recipe.
+CU_MISHIN = System("cu", "Cu fcc (Mishin 2001 EAM)", "fcc", "fcc", ("Cu",), (63.546,), 2.556, 1327.0,
+                   _eam("eam/alloy", "Cu_mishin1.eam.alloy", "Cu"), (8, 8, 8), "Mishin et al. 2001, Tm = 1327 K")
+
+
+#: Glass formers for the melt-and-quench recipes.
 GLASS: dict[str, System] = {s.name: s for s in [
     System("ni", "Ni fcc (Foiles u3 EAM)", "fcc", "fcc", ("Ni",), (58.693,), 2.49, 1700.0,
            ("pair_style eam", "pair_coeff 1 1 {pot}/Ni_u3.eam"), (8, 8, 8),
@@ -142,14 +146,19 @@ GLASS: dict[str, System] = {s.name: s for s in [
            2.70, 1200.0, ("pair_style eam/fs", "pair_coeff * * {pot}/CuZr_mm.eam.fs Cu Zr"),
            (8, 8, 8), "approximate liquidus of Cu64Zr36", composition=(0.64, 0.36)),
     SYSTEMS["si"],  # amorphous Si: the covalent glass
+    CU_MISHIN,
+    SYSTEMS["al"],
+    # a metal glass kept out of every training set (the liquid-vs-glass benchmark's unseen one)
+    System("pd", "Pd fcc (Foiles 1986 EAM, u3)", "fcc", "fcc", ("Pd",), (106.42,), 2.75, 1390.0,
+           ("pair_style eam", "pair_coeff 1 1 {pot}/Pd_u3.eam"), (8, 8, 8),
+           "approximate; Foiles, Baskes & Daw 1986 EAM"),
 ]}
 
 
 #: Systems of the realistic-samples recipe: one per crystal family, and a second potential for
 #: Cu and Si (the wheel ships several).
 REAL: dict[str, System] = {s.name: s for s in [
-    System("cu", "Cu fcc (Mishin 2001 EAM)", "fcc", "fcc", ("Cu",), (63.546,), 2.556, 1327.0,
-           _eam("eam/alloy", "Cu_mishin1.eam.alloy", "Cu"), (8, 8, 8), "Mishin et al. 2001, Tm = 1327 K"),
+    CU_MISHIN,
     System("cu-u3", "Cu fcc (Foiles 1986 EAM, u3)", "fcc", "fcc", ("Cu",), (63.546,), 2.556, 1340.0,
            ("pair_style eam", "pair_coeff 1 1 {pot}/Cu_u3.eam"), (8, 8, 8),
            "approximate; Foiles, Baskes & Daw 1986 EAM"),

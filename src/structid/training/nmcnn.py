@@ -13,6 +13,7 @@ import itertools
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,19 +34,41 @@ NMCNN_CLASSES = {"fcc", "bcc", "hcp", "cd", "liquid"}
 IDEAL_NOISE = (0.0, 0.01, 0.02)
 
 
-#: shipped NM-CNN variants: map size and network
-VARIANTS = {"nmcnn-metals": (32, "pool-first-s2"), "nmcnn-metals-paper": (32, "paper")}
+#: glass formers whose quench runs (``structid md run quench``: the crystal before melting, the
+#: liquid, the glass, at two cooling rates; windows checked by :mod:`structid.md.dynamics`) also
+#: train the glass-aware variant; pd and the Cu-Zr alloy stay out, to test an unseen metal glass
+GLASS_SYSTEMS = ["ni", "cu", "al"]
+#: atoms per (quench snapshot, missing share) of each label: glasses are few snapshots per run
+GLASS_ATOMS = {"amorphous": 600, "liquid": 200}
+QUENCH_CRYSTAL_ATOMS = 200
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A shipped NM-CNN: map size, network, and whether the quench data (amorphous) is in."""
+
+    size: int = 32
+    architecture: str = "pool-first-s2"
+    glass: bool = False
+
+
+#: shipped NM-CNN variants
+VARIANTS = {"nmcnn-metals": Variant(), "nmcnn-metals-paper": Variant(architecture="paper"),
+            "nmcnn-metals-glass": Variant(glass=True)}
 
 
 def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set: int = 150,
-                       melting_factor: int = 1, ideal_atoms: int = 0, hot_noise: float = 0.0):
+                       melting_factor: int = 1, ideal_atoms: int = 0, hot_noise: float = 0.0,
+                       glass: bool = False):
     """Maps and labels: training frames of each DC3 run, each with 0-50 % of atoms removed,
     ``atoms_per_map_set`` random atoms per (frame, fraction), ``melting_factor`` times as many
     for the runs at the melting point (hot crystal against liquid: the hardest pair); then
     ``ideal_atoms`` per (lattice, noise, fraction) from the ideal crystals with at most
     :data:`IDEAL_NOISE` (the MD never gets that cold); then, with ``hot_noise`` (nearest-neighbour
     distances), one more copy of each crystal frame at Tm with that Gaussian noise on half of
-    its atoms, ``atoms_per_map_set`` atoms per fraction (crystals hotter than the MD reached)."""
+    its atoms, ``atoms_per_map_set`` atoms per fraction (crystals hotter than the MD reached);
+    with ``glass``, the checked quench snapshots of :data:`GLASS_SYSTEMS`
+    (:data:`GLASS_ATOMS` per snapshot and fraction; the window checks go to the sources)."""
     rng = np.random.default_rng(seed)
     descriptor = NeighborsMap(size=size, scale="auto")
     maps, labels = [], []
@@ -75,6 +98,18 @@ def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set:
         if hot_noise > 0 and hot and item.label != "liquid":
             for fraction in MISSING_SHARES:
                 take(item.frame, item.label, atoms_per_map_set, hot_rng, 0.5, hot_noise, fraction)
+    if glass:
+        from structid.md.dynamics import checked_frames
+
+        glass_rng = np.random.default_rng(seed + 11)
+        quench, checks = checked_frames(root, "quench", GLASS_SYSTEMS, NMCNN_CLASSES | {"amorphous"})
+        for item in quench:
+            for fraction in MISSING_SHARES:
+                take(item.frame, item.label, GLASS_ATOMS.get(item.label, QUENCH_CRYSTAL_ATOMS), glass_rng,
+                     missing=fraction)
+        sources += [item.source for item in quench]
+        sources += [{"window": c.source, "label": c.label, "frames": list(c.frames), "used": list(c.used),
+                     "msd_d2": c.msd_d2, "crystalline": c.crystalline, "why": c.why} for c in checks]
     return descriptor, np.concatenate(maps), np.concatenate(labels), sources
 
 
@@ -92,17 +127,18 @@ def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 25, name: str = 
                        hot_noise: float = 0.02) -> Path:
     from structid.models.nmcnn import NMCNN
 
-    size, architecture = VARIANTS[name]
+    variant = VARIANTS[name]
+    size, architecture = variant.size, variant.architecture
     start = time.perf_counter()
     descriptor, maps, labels, sources = nmcnn_training_set(root, seed, size, atoms_per_set, melting_factor,
-                                                           ideal_atoms, hot_noise)
+                                                           ideal_atoms, hot_noise, variant.glass)
     built = time.perf_counter() - start
     model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
     model.fit_descriptors(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
     accuracy = held_out_accuracy(model, root, seed)
     meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
             "atoms_per_set": atoms_per_set, "melting_factor": melting_factor, "ideal_atoms": ideal_atoms,
-            "hot_noise": hot_noise,
+            "hot_noise": hot_noise, "glass": variant.glass,
             "sources": sources, "missing_fractions": list(MISSING_SHARES), "map_seconds": built,
             "held_out_accuracy": accuracy, "machine": platform.platform(),
             "torch_threads": __import__("torch").get_num_threads()}
