@@ -79,3 +79,30 @@ def test_a_window_that_is_not_what_it_claims_is_dropped(tmp_path):
     assert not liquid.passed and liquid.used == () and (liquid.why == "crystallized" or liquid.why.startswith("does not flow"))
     kept, _ = checked_frames(tmp_path, "quench")
     assert "liquid" not in [item.label for item in kept]
+
+
+def test_bench_glass_judges_checked_snapshots_only(tmp_path):
+    from structid.bench import glass
+    from structid.registry import pipeline
+
+    schedule = Schedule(equilibrate=1.0, sample=1.0, frames=3, melt=1.0)
+    (run,) = quench_runs([GLASS["ni"]], schedule, (2.0,), 4, 256, seed=0)
+    execute(run, tmp_path, threads=1)
+    runs = finished_runs(tmp_path, "quench")
+    rows, tracks = glass.evaluate({"ptm": pipeline("ptm"), "acna": pipeline("acna")}, tmp_path, runs=runs)
+    by = {(r.truth, r.method): r for r in rows}
+    assert by[("fcc", "ptm")].frames == 3 and by[("fcc", "ptm")].right / by[("fcc", "ptm")].atoms > 0.9
+    # PTM has no liquid or amorphous class: nothing right there, which the table must show
+    assert by[("liquid", "ptm")].right == 0 and by[("amorphous", "acna")].right == 0
+    kept = {c.label: len(c.used) for c in check_run(runs[0])}
+    assert by[("amorphous", "ptm")].frames == kept["amorphous"] and by[("liquid", "ptm")].frames == kept["liquid"]
+    assert tracks == []  # fractions are tracked through cycle runs only
+    text = glass.markdown(rows)
+    assert "| ni | quench-2ps | fcc | 3 |" in text and "| amorphous, ni |" in text
+
+
+def test_bench_glass_without_runs_says_how_to_make_them(tmp_path):
+    from tests.conftest import assert_one_line_error, run_cli
+
+    result = run_cli("bench", "glass", "-m", "ptm", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, "no test runs under")

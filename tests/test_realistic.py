@@ -19,7 +19,7 @@ from structid.md.recipes import plan
 from structid.md.simulate import execute
 from structid.md.truth import NO_SURFACE, surface_depth
 from structid.models.compose import Hybrid
-from structid.registry import pipeline
+from structid.registry import get_classifier, pipeline
 
 D = 2.556  # Cu
 
@@ -145,8 +145,12 @@ def test_pipeline_names():
     assert pipeline("ptm").name == "ptm"
     assert pipeline("ptm+denoise4@denoiser-dc3").name == "ptm+denoise4"
     assert pipeline("nmcnn+avg12").name == "nmcnn+avg12"
+    # ":" names the model: the shipped one by name, the same weights as loading it directly
+    named = pipeline("nmcnn:nmcnn-metals+avg12")
+    assert named.name == "nmcnn+avg12" and named.classifier.classes_ == get_classifier("nmcnn", model="nmcnn-metals").classes_
     for bad, message in (("ptm+blur3", "unknown step 'blur3'"), ("ptm@denoiser-dc3", "add \\+denoiseN"),
-                         ("nope", "unknown method")):
+                         ("nope", "unknown method"), ("ptm:nmcnn-metals", "does not take"),
+                         ("nmcnn:no-such-model", "no-such-model")):
         with pytest.raises(InputError, match=message):
             pipeline(bad)
 

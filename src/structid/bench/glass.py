@@ -84,11 +84,12 @@ def test_runs(root: Path) -> list[FinishedRun]:
     return found
 
 
-def evaluate(classifiers: Mapping[str, Classifier], root: Path, progress=None) -> tuple[list[Row], list[Track]]:
-    """Every classifier on every judged snapshot of every test run; per-frame fractions of the
-    cycle runs."""
+def evaluate(classifiers: Mapping[str, Classifier], root: Path, progress=None,
+             runs: list[FinishedRun] | None = None) -> tuple[list[Row], list[Track]]:
+    """Every classifier on every judged snapshot of every test run (or of ``runs``); per-frame
+    fractions of the cycle runs."""
     rows, tracks = [], []
-    for run in test_runs(root):
+    for run in test_runs(root) if runs is None else runs:
         info = run.meta["frames"]
         judged = {k: f["label"] for k, f in enumerate(info) if f["label"] not in (None, "liquid", "amorphous")}
         for check in check_run(run):

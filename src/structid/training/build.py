@@ -1,6 +1,6 @@
 """Rebuild a shipped model from data the project generates.
 
-    python -m structid.training.build nmcnn-metals|less-8|denoiser-metals|denoiser-dc3 [--seed 0]
+    python -m structid.training.build nmcnn-metals|nmcnn-metals-glass|nmcnn-cuzr|less-8|denoiser-... [--seed 0]
 
 NM-CNN and LESS train on the MD data of ``structid md run ...`` (which must exist); the
 denoisers on ideal lattices only. Each writes its model file and card into
@@ -17,7 +17,7 @@ from structid.training import denoisers, less, nmcnn
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m structid.training.build", description="rebuild a shipped model")
-    parser.add_argument("name", choices=sorted(nmcnn.VARIANTS) + ["less-8", *denoisers.LATTICE_SETS])
+    parser.add_argument("name", choices=sorted(nmcnn.VARIANTS) + ["nmcnn-cuzr", "less-8", *denoisers.LATTICE_SETS])
     parser.add_argument("--steps", type=int, default=6000, help="denoisers: optimisation steps")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
         print(denoisers.build(args.name, args.steps, args.seed, args.data_dir))
     elif args.name == "less-8":
         print(less.build(data_dir(args.data_dir), args.seed))
+    elif args.name == "nmcnn-cuzr":
+        print(nmcnn.build_nmcnn_cuzr(data_dir(args.data_dir), args.seed, args.epochs))
     elif args.evaluate_only:
         print(nmcnn.reevaluate_nmcnn(data_dir(args.data_dir), args.name))
     else:

@@ -21,6 +21,7 @@ import numpy as np
 from structid.bench.missing import from_records, markdown, missing_atoms_accuracy, to_records
 from structid.bench.protocol import HELD_OUT_FRAMES, MISSING_SHARES, TRAIN_FRAMES
 from structid.descriptors.neighbors_map import NeighborsMap
+from structid.errors import InputError
 from structid.lattices import lattice
 from structid.md.store import labelled_frames
 from structid.pretrained import FOLDER
@@ -108,9 +109,15 @@ def nmcnn_training_set(root: Path, seed: int, size: int = 32, atoms_per_map_set:
                 take(item.frame, item.label, GLASS_ATOMS.get(item.label, QUENCH_CRYSTAL_ATOMS), glass_rng,
                      missing=fraction)
         sources += [item.source for item in quench]
-        sources += [{"window": c.source, "label": c.label, "frames": list(c.frames), "used": list(c.used),
-                     "msd_d2": c.msd_d2, "crystalline": c.crystalline, "why": c.why} for c in checks]
+        sources += [window_record(c) for c in checks]
     return descriptor, np.concatenate(maps), np.concatenate(labels), sources
+
+
+def window_record(check) -> dict:
+    """A dynamics check as plain data for a model's metadata."""
+    return {"window": check.source, "label": check.label, "frames": list(check.frames), "used": list(check.used),
+            "setpoint_K": list(check.setpoint_K), "span_ps": check.span_ps, "mobile": check.mobile,
+            "msd_d2": check.msd_d2, "crystalline": check.crystalline, "why": check.why}
 
 
 def held_out_accuracy(model, root: Path, seed: int, methods=("acna", "ptm", "diamond")) -> list[dict]:
@@ -136,15 +143,105 @@ def build_nmcnn_metals(root: Path, seed: int = 0, epochs: int = 25, name: str = 
     model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture=architecture)
     model.fit_descriptors(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
     accuracy = held_out_accuracy(model, root, seed)
+    glass_accuracy = glass_markdown(model, root) if variant.glass else ""
     meta = {"name": name, "architecture": architecture, "map_size": size, "seed": seed, "epochs": epochs, "maps": int(len(maps)),
             "atoms_per_set": atoms_per_set, "melting_factor": melting_factor, "ideal_atoms": ideal_atoms,
-            "hot_noise": hot_noise, "glass": variant.glass,
+            "hot_noise": hot_noise, "glass": variant.glass, "glass_accuracy": glass_accuracy,
             "sources": sources, "missing_fractions": list(MISSING_SHARES), "map_seconds": built,
             "held_out_accuracy": accuracy, "machine": platform.platform(),
             "torch_threads": __import__("torch").get_num_threads()}
     out = model.save(FOLDER / f"{name}.pt", metadata=meta)
     write_card(model, meta, FOLDER / f"{name}.md")
     return out
+
+
+def glass_markdown(model, root: Path) -> str:
+    """``structid bench glass``'s table of ``model`` (as ``nmcnn``) next to PTM, or "" when the
+    test runs are not there."""
+    from structid.bench import glass
+    from structid.registry import get_classifier
+
+    try:
+        rows, _ = glass.evaluate({"ptm": get_classifier("ptm"), "nmcnn": model}, root)
+    except InputError:
+        return ""
+    return glass.markdown(rows)
+
+
+#: the two-channel Cu-Zr model: map channel weights (the Neighbors Map paper, section 3.4)
+CUZR_CHANNELS = ({"Cu": 1.0, "Zr": -1.0},)
+
+
+def build_nmcnn_cuzr(root: Path, seed: int = 0, epochs: int = 15, name: str = "nmcnn-cuzr") -> Path:
+    """Liquid and glass of Cu64Zr36 with two map channels (geometry, and Cu = +1 / Zr = -1):
+    trained on the checked quench snapshots of ``structid md run quench -s cuzr``."""
+    from structid.md.dynamics import checked_frames
+    from structid.models.nmcnn import NMCNN
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    descriptor = NeighborsMap(size=32, scale="auto", channel_weights=CUZR_CHANNELS)
+    quench, checks = checked_frames(root, "quench", ["cuzr"], {"liquid", "amorphous"})
+    maps, labels = [], []
+    for item in quench:
+        for fraction in MISSING_SHARES:
+            got, names = sample_maps(descriptor, item.frame, item.names(), GLASS_ATOMS[item.label], rng, fraction)
+            maps += got
+            labels += names
+    maps, labels = np.concatenate(maps), np.concatenate(labels)
+    built = time.perf_counter() - start
+    model = NMCNN(descriptor, epochs=epochs, seed=seed, architecture="pool-first-s2")
+    model.fit_descriptors(maps, labels, progress=lambda e: print(json.dumps(e), flush=True))
+    meta = {"name": name, "architecture": "pool-first-s2", "map_size": 32, "seed": seed, "epochs": epochs,
+            "maps": int(len(maps)), "sources": [item.source for item in quench] + [window_record(c) for c in checks],
+            "map_seconds": built, "glass_accuracy": glass_markdown(model, root), "machine": platform.platform(),
+            "torch_threads": __import__("torch").get_num_threads()}
+    out = model.save(FOLDER / f"{name}.pt", metadata=meta)
+    write_cuzr_card(model, meta, FOLDER / f"{name}.md")
+    return out
+
+
+def write_cuzr_card(model, meta: dict, path: Path) -> None:
+    from structid.md.dynamics import checks_markdown
+
+    history = model.history_
+    best = history.get("best_epoch", len(history["epochs"]))
+    classes = list(model.classes_)
+    lines = [
+        f"# Model card: {meta['name']}", "",
+        "Neighbors Map (32x32, two channels: geometry, and species weights Cu = +1, Zr = -1, as in "
+        "Allera et al. 2023, section 3.4; distances in units of the frame's median nearest-neighbour "
+        "distance) + the CNN of Allera et al. 2023, Appendix A, in its `pool-first-s2` variant.", "",
+        f"**Classes**: {', '.join(classes)}. Species: Cu and Zr only (another species is refused).", "",
+        "## Data",
+        "The melt-quench MD of `structid md run quench -s cuzr` (Cu64Zr36, Mendelev 2009 EAM, seed 0, "
+        "2,048 atoms, from 2 Tm = 2,400 K to 0.3 Tm in 20 and 100 ps): liquid snapshots (setpoint at or "
+        f"above Tm), {GLASS_ATOMS['liquid']} atoms per snapshot and share removed, glass snapshots (at or "
+        f"below 0.5 Tm), {GLASS_ATOMS['amorphous']}, with {', '.join(f'{int(100 * f)}' for f in MISSING_SHARES)} % "
+        "of the atoms removed; windows checked by `structid.md.dynamics` (table below): "
+        f"{meta['maps']:,} maps ({history['train_maps']:,} train, {history['val_maps']:,} validation).", "",
+        "## Command", "```",
+        "structid md run quench -s cuzr",
+        f"python -m structid.training.build {meta['name']} --seed {meta['seed']} --epochs {meta['epochs']}",
+        "```", "",
+        "## Training",
+        f"Adam (lr 1e-3, cosine decay to 5 %, L2 1e-4), batch 128, {meta['epochs']} epochs, class weights "
+        f"1/frequency, seed {meta['seed']}; {history['seconds']:.0f} s of training after {meta['map_seconds']:.0f} s "
+        f"of map computation on {meta['machine']} (2 cores, {meta.get('torch_threads', '?')} torch thread(s)).", "",
+        "## Metrics",
+        f"Validation accuracy: **{100 * history['epochs'][best - 1]['val_accuracy']:.2f} %** (epoch {best}, "
+        "whose weights are kept).", "",
+        "Validation confusion matrix (rows: true, columns: predicted):", "",
+        *confusion_markdown(classes, np.array(history["confusion"])), "",
+        "Quench windows (the dynamics check of the training labels):", "",
+        *checks_markdown([_window(w) for w in meta["sources"] if isinstance(w, dict)]),
+    ]
+    if meta.get("glass_accuracy"):
+        lines += ["", "Melt-quench runs it never saw (`structid bench glass`; its rows are the Cu-Zr ones: "
+                  "another seed, 4,000 atoms, cooled at another rate), % of atoms right:", "",
+                  *meta["glass_accuracy"].splitlines()]
+    lines += known_limits(meta["name"])
+    path.write_text("\n".join(lines) + "\n")
 
 
 def reevaluate_nmcnn(root: Path, name: str = "nmcnn-metals") -> Path:
@@ -195,11 +292,19 @@ def write_card(model, meta: dict, path: Path) -> None:
         + (f"; and one more copy of each crystal frame at Tm with Gaussian noise of {hot} "
            f"nearest-neighbour distances on half of its atoms, {per} atoms "
            "per share removed" if hot else "")
+        + (f"; and the melt-quench MD of `structid md run quench -s {','.join(GLASS_SYSTEMS)}` (seed 0; "
+           "2,048 atoms; quenched from 2 Tm to 0.3 Tm in 20 and 100 ps): the crystal before melting, "
+           f"{QUENCH_CRYSTAL_ATOMS} atoms per snapshot and share removed, the liquid (setpoint at or above Tm), "
+           f"{GLASS_ATOMS['liquid']}, and the glass (at or below 0.5 Tm), {GLASS_ATOMS['amorphous']}, each window "
+           "checked by `structid.md.dynamics` (liquid: at least half of the atoms left their cage over "
+           "the window; glass: at most 5 %, hot snapshots dropped until that holds; neither more than "
+           "10 % a-CNA crystalline): see the table below" if meta.get("glass") else "")
         + f": {meta['maps']:,} maps ({history['train_maps']:,} train, {history['val_maps']:,} validation).",
         "",
         "## Command",
         "```",
         "structid md run dc3          # the data (resumable, ~1 h on 2 cores)",
+        *([f"structid md run quench -s {','.join(GLASS_SYSTEMS)}   # the glass data (~30 min)"] if meta.get("glass") else []),
         f"python -m structid.training.build {meta['name']} --seed {meta['seed']} "
         f"--epochs {meta['epochs']} --atoms-per-set {per}"
         f" --melting-factor {factor} --ideal-atoms {ideal} --hot-noise {hot}",
@@ -222,5 +327,23 @@ def write_card(model, meta: dict, path: Path) -> None:
     lines += ["", "Held-out frames (Al fcc, Fe bcc, Ti hcp, Si cd at all T/Tm), accuracy (%) vs "
               "share of atoms removed:", ""]
     lines += markdown(from_records(meta["held_out_accuracy"]), first="nmcnn")
+    windows = [w for w in meta.get("sources", []) if isinstance(w, dict)]
+    if windows:
+        from structid.md.dynamics import checks_markdown
+
+        lines += ["", "Quench windows (the dynamics check of the training labels):", ""]
+        lines += checks_markdown([_window(w) for w in windows])
+    if meta.get("glass_accuracy"):
+        lines += ["", "Melt-quench runs no model trained on (`structid bench glass`: other seeds, 4,000 atoms, "
+                  "Ni and Cu-Zr cooled at another rate, Pd and Cu-Zr never seen), % of atoms right:", ""]
+        lines += meta["glass_accuracy"].splitlines()
     lines += known_limits(meta["name"])
     path.write_text("\n".join(lines) + "\n")
+
+
+def _window(record: dict):
+    from structid.md.dynamics import WindowCheck
+
+    return WindowCheck(record["window"], record["label"], tuple(record["frames"]), tuple(record["used"]),
+                       tuple(record["setpoint_K"]), record["span_ps"], record["mobile"], record["msd_d2"],
+                       record["crystalline"], bool(record["used"]), record["why"])
