@@ -197,3 +197,23 @@ def test_foreign_recipe_makes_an_ordered_crystal_labelled_unknown(tmp_path):
     assert meta["frames"][-1]["label"] == "unknown" and set(frame.species) == {"Si", "O"}
     # at 1,000 K the Tersoff silica is still a crystal: its regions are ordered
     assert np.percentile(RegionalOrder().compute(frame), 5) > ORDERED
+
+
+def test_nucleus_run_keeps_a_crystal_ball_in_its_melt(tmp_path):
+    from structid.classical import PTM
+    from structid.md.recipes import NUCLEUS, Schedule, nucleus_runs
+
+    schedule = Schedule(equilibrate=2.0, sample=1.0, frames=2, melt=1.5)
+    (run,) = nucleus_runs([SYSTEMS["al"]], schedule, 2000, seed=0)
+    execute(run, tmp_path, threads=1)
+    (item,) = labelled_frames(tmp_path, "nucleus", None, None)
+    frame, names = item.frame, item.names()
+    assert set(names) == {"fcc", "liquid", "unknown"}
+    # the ball holds ~11 % of the atoms; only the melt was thinned (9 %)
+    assert 0.09 < np.mean(names == "fcc") < 0.15 and len(frame) < 0.93 * 2048
+    gap = NUCLEUS.distance(frame) / SYSTEMS["al"].nn_distance
+    assert np.all(gap[names == "unknown"] < NUCLEUS.margin)
+    fcc = PTM().classify(frame).names == "fcc"
+    # released from its tether, the small hot ball (below the critical size here) is still far
+    # more crystalline than the melt, which has none
+    assert np.mean(fcc[names == "fcc"]) > 0.15 and np.mean(fcc[names == "liquid"]) < 0.01

@@ -1,5 +1,6 @@
 """Accuracy at crystal/liquid interfaces (``structid md run interface``) by distance from the
-interface plane: what a method costs in spatial resolution."""
+interface plane, and of crystal nuclei in their liquid (``structid md run nucleus``) by distance
+from the nucleus's surface: what a method costs in spatial resolution."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from structid.bench.dc3 import hits
 from structid.labels import Classifier
-from structid.md.recipes import Slab, distance_to_slab_faces
+from structid.md.recipes import NUCLEUS, Slab
 from structid.md.store import labelled_frames
 from structid.md.systems import SYSTEMS
 
@@ -17,19 +18,20 @@ BINS: tuple[tuple[float, float], ...] = ((0, 1), (1, 2), (2, 99))
 
 
 def interface_table(root: Path, classifiers: Mapping[str, Classifier],
-                    systems: Sequence[str] = ("al", "fe", "mg", "si")) -> str:
-    """Markdown table over every frame of the interface runs of ``systems``: crystal atoms
-    (right: their lattice) and liquid-slab atoms (right: not crystalline) by distance from the
-    nearest interface plane. Atoms closer than the run's margin to the slab's faces are labelled
-    ``unknown`` by the recipe and left out."""
+                    systems: Sequence[str] = ("al", "fe", "mg", "si"), recipe: str = "interface") -> str:
+    """Markdown table over every frame of the interface runs (or, with ``recipe="nucleus"``, the
+    nucleus runs) of ``systems``: crystal atoms (right: their lattice) and liquid atoms (right:
+    not crystalline) by distance from the interface (plane or ball). Liquid atoms closer than
+    the run's margin to it are labelled ``unknown`` by the recipe and left out."""
     counts: dict = {}
-    for item in labelled_frames(root, "interface", list(systems)):
+    region = NUCLEUS if recipe == "nucleus" else Slab()
+    for item in labelled_frames(root, recipe, list(systems)):
         frame, truth = item.frame, item.names()
         system = SYSTEMS[item.system]
-        gap = distance_to_slab_faces(frame, Slab()) / system.nn_distance
+        gap = region.distance(frame) / system.nn_distance
         results = {name: c.classify(frame).codes for name, c in classifiers.items()}
         # (side, the recipe's label, what counts as right: hits() takes "liquid" as non-crystalline)
-        for side, label, right in (("crystal", system.lattice, system.lattice), ("liquid", "amorphous", "liquid")):
+        for side, label, right in (("crystal", system.lattice, system.lattice), ("liquid", region.melt_label, "liquid")):
             for lo, hi in BINS:
                 atoms = (truth == label) & (gap >= lo) & (gap < hi)
                 if not atoms.any():

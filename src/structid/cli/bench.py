@@ -129,6 +129,31 @@ def bench_unknown(
     out.print(f"CSV and Markdown in {folder}", highlight=False)
 
 
+@app.command("nucleus")
+def bench_nucleus(
+    methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated methods or pipelines")] = "ptm,ptm+denoise8,nmcnn,nmcnn+avg12+order,less,default",
+    systems: Annotated[str, typer.Option("--systems", "-s", help="comma-separated systems of the nucleus runs")] = "al,fe,mg",
+    data_dir: DataDirOpt = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", help="folder for the Markdown (default DATA/bench/nucleus)")] = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Crystal nuclei in their undercooled liquid (`structid md run nucleus`): % of nucleus atoms
+    given their lattice and % of liquid atoms not called crystalline, by distance from the
+    nucleus's surface."""
+    from structid.bench.interfaces import interface_table
+
+    runtime.configure(threads, "cpu")
+    classifiers = {name: pipeline(name) for name in names(methods) or []}
+    root = resolve_data_dir(data_dir)
+    text = interface_table(root, classifiers, names(systems) or [], recipe="nucleus")
+    out.print(text, highlight=False)
+    folder = Path(out_dir) if out_dir else root / "bench" / "nucleus"
+    folder.mkdir(parents=True, exist_ok=True)
+    with AtomicFile(folder / "nucleus.md", force=True) as f:
+        f.write(text.encode())
+    out.print(f"Markdown in {folder}", highlight=False)
+
+
 #: the pipelines `bench glass` compares by default
 GLASS_PIPELINES = "ptm,acna,nmcnn:nmcnn-metals,nmcnn:nmcnn-metals-glass,nmcnn:nmcnn-metals-glass+avg12,less,default"
 

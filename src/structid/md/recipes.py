@@ -36,6 +36,8 @@ class Stage:
     label: Callable[[float], str | None] = field(default=lambda t: None)
     #: thermostat temperature (K) of the molten slab of an interface run (see :class:`Slab`)
     t_slab: float | None = None
+    #: whether the crystal of an interface run stays tethered to its sites in this stage
+    tether: bool = True
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,34 @@ class Slab:
     spring: float = 2.0
     margin: float = 1.0
     thinning: float = 0.08
+    #: "layer" (above), or "sphere": everything but a crystal ball of ``radius`` (a share of the
+    #: shortest cell side) at the cell's centre melts, a crystal nucleus in its liquid
+    shape: str = "layer"
+    radius: float = 0.0
+    #: label of the molten atoms
+    melt_label: str = "amorphous"
+
+    def distance(self, frame: Frame) -> np.ndarray:
+        """(n,) distance (Å) of every atom to the boundary between crystal and melt (periodic)."""
+        if self.shape == "layer":
+            return distance_to_slab_faces(frame, self)
+        return np.abs(self._from_centre(frame) - self._radius(frame))
+
+    def melted(self, frame: Frame) -> np.ndarray:
+        """(n,) whether each atom (of the starting frame) is in the region that melts."""
+        if self.shape == "layer":
+            z = (frame.positions[:, 2] - frame.origin[2]) / frame.cell[2, 2]
+            return (z >= self.lo) & (z < self.hi)
+        return self._from_centre(frame) > self._radius(frame)
+
+    def _radius(self, frame: Frame) -> float:
+        return self.radius * float(np.min(np.linalg.norm(frame.cell, axis=1)))
+
+    @staticmethod
+    def _from_centre(frame: Frame) -> np.ndarray:
+        s = (frame.positions - frame.origin) @ np.linalg.inv(frame.cell) - 0.5
+        s -= np.round(s)
+        return np.linalg.norm(s @ frame.cell, axis=1)
 
 
 @dataclass(frozen=True)
@@ -229,6 +259,32 @@ def interface_runs(systems: list[System], schedule: Schedule, n_atoms: int | Non
     return runs
 
 
+#: the crystal nucleus of the nucleus recipe: a ball of 0.3 cell sides (~11 % of the atoms),
+#: its liquid thinned by 9 % (the cell keeps the 0 K lattice; a metal melt near Tm is ~7 % less
+#: dense than its crystal, which itself expands ~2 % by then)
+NUCLEUS = Slab(shape="sphere", radius=0.3, melt_label="liquid", thinning=0.09)
+
+
+def nucleus_runs(systems: list[System], schedule: Schedule, n_atoms: int | None, seed: int,
+                 th: float = 0.8) -> list[Run]:
+    """A crystal nucleus in its undercooled liquid: everything but a ball (:data:`NUCLEUS`) is
+    melted at 3 Tm while the ball stays tethered to its sites at ``th`` Tm, the melt is cooled to
+    ``th`` Tm, then the tether is released for the sampling stage (a free nucleus, whose surface
+    may melt or grow by a layer). Nucleus atoms carry the lattice's label, the liquid
+    ``liquid``, liquid atoms within one neighbour distance of the ball ``unknown``. With the
+    default 6,000 atoms the ball's radius (~1.4 nm in Al) is above the critical one at 0.8 Tm
+    (~1 nm from classical nucleation theory), so it does not melt back."""
+    runs = []
+    for s in systems:
+        t = th * s.tm
+        runs.append(Run("nucleus", s, f"nucleus-th{th:.2f}", (
+            Stage(t, t, schedule.melt, t_slab=3.0 * s.tm),
+            Stage(t, t, schedule.equilibrate, t_slab=t),
+            Stage(t, t, schedule.sample / 2, schedule.frames // 2, lambda _, s=s: s.label, t_slab=t, tether=False),
+        ), run_seed(seed, "nucleus", s.name), repeat_for(s, n_atoms or 6000), {"th": th}, slab=NUCLEUS))
+    return runs
+
+
 #: T/Tm of each realistic sample (point defects at several temperatures)
 REAL_SAMPLES: tuple[tuple[str, float], ...] = (
     ("slab-100", 0.5), ("slab-110", 0.5), ("slab-111", 0.5), ("slab-0001", 0.5), ("slab-10-10", 0.5),
@@ -271,6 +327,8 @@ RECIPES: dict[str, str] = {
     "cycle": f"heat through melting and quench to a glass, snapshots all the way ({', '.join(GLASS)})",
     "interface": "crystal/amorphous slab interfaces, crystal tethered at 0.5 Tm, slab at 1.5 Tm "
                  "(any DC3 system; default al, fe, mg, si, nacl)",
+    "nucleus": "a free crystal nucleus (a ball of ~11 % of the atoms) in its liquid at 0.8 Tm "
+               "(any DC3 system; default al, fe, mg)",
     "extension": "a crystal no shipped model knows, at Th = 0.1, 0.25, 0.5 (graphite, AIREBO)",
     "foreign": "crystals outside the label vocabulary, at Th = 0.1, 0.25, 0.5: SiO2 beta-cristobalite "
                "(Tersoff), A15 W (EAM); the unknown-crystals benchmark",
@@ -326,6 +384,9 @@ def _plan(recipe: str, systems: list[str] | None = None, temps: tuple[float, ...
     if recipe == "interface":
         names = systems or ["al", "fe", "mg", "si", "nacl"]
         return interface_runs([get_system(n, SYSTEMS) for n in names], schedule, n_atoms, seed)
+    if recipe == "nucleus":
+        names = systems or ["al", "fe", "mg"]
+        return nucleus_runs([get_system(n, SYSTEMS) for n in names], schedule, n_atoms, seed)
     if recipe == "extension":
         chosen = [get_system(n, EXTENSION) for n in systems] if systems else list(EXTENSION.values())
         return dc3_runs(chosen, temps or (0.1, 0.25, 0.5), (), schedule, n_atoms, seed, recipe="extension")
@@ -366,8 +427,7 @@ def initial_frame(run: Run) -> Frame:
         frame = frame.replace(species=rng.permutation(names))
     if run.slab is not None and run.slab.thinning > 0:
         rng = np.random.default_rng(run.seed + 1)
-        z = frame.positions[:, 2] / frame.cell[2, 2]
-        in_slab = (z >= run.slab.lo) & (z < run.slab.hi)
+        in_slab = run.slab.melted(frame)
         drop = np.zeros(len(frame), dtype=bool)
         for name in np.unique(frame.species):
             candidates = np.flatnonzero(in_slab & (frame.species == name))

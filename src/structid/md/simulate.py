@@ -20,7 +20,7 @@ from structid.frame import Frame
 from structid.io.writers import AtomicFile, TrajectoryWriter
 from structid.labels import Labels
 from structid.md.engine import LammpsRunError, start_lammps
-from structid.md.recipes import Run, Slab, distance_to_slab_faces, initial_frame
+from structid.md.recipes import Run, Slab, initial_frame
 from structid.md.store import FORMAT_VERSION, log_path
 
 
@@ -109,18 +109,22 @@ def _simulate(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame
         crystal = "all"
     else:
         # fixed cell: the crystal keeps its lattice parameter, the slab melts under its own pressure
-        lz = float(frame0.cell[2, 2])
-        in_slab = (frame0.positions[:, 2] >= slab.lo * lz) & (frame0.positions[:, 2] < slab.hi * lz)
+        in_slab = slab.melted(frame0)
+        # the group by atom id: the same atoms as the Python-side mask, whatever the shape
+        ids = " ".join(str(int(i)) for i in frame0.ids[in_slab])
         lmp.commands_list([
-            f"variable inslab atom \"z >= {slab.lo * lz!r} && z < {slab.hi * lz!r}\"",
-            "group slab variable inslab", "group crystal subtract all slab",
+            f"group slab id {ids}", "group crystal subtract all slab",
             f"fix tether crystal spring/self {slab.spring!r}", "fix integrate all nve"])
         crystal = "crystal"
+    tethered = slab is not None
     step = 0
     for k, stage in enumerate(run.stages):
         n_steps = int(round(stage.time / dt))
         lmp.command(f"fix csvr {crystal} temp/csvr {stage.t_start!r} {stage.t_stop!r} {100 * dt!r} "
                     f"{run.seed + k}")
+        if tethered and not stage.tether:
+            lmp.command("unfix tether")
+            tethered = False
         if slab is not None:
             lmp.command(f"fix csvr_slab slab temp/csvr {stage.t_slab!r} {stage.t_slab!r} "
                         f"{100 * dt!r} {run.seed + 1000 + k}")
@@ -188,9 +192,8 @@ def _simulate_sample(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tupl
 def _slab_labels(frame: Frame, in_slab: np.ndarray, slab: Slab, crystal: str,
                  nn_distance: float) -> np.ndarray:
     """Per-atom labels of an interface snapshot: see :class:`Slab`."""
-    gap = distance_to_slab_faces(frame, slab)
-    return np.where(~in_slab, crystal,
-                    np.where(gap < slab.margin * nn_distance, "unknown", "amorphous"))
+    gap = slab.distance(frame)
+    return np.where(~in_slab, crystal, np.where(gap < slab.margin * nn_distance, "unknown", slab.melt_label))
 
 
 def snapshot(lmp, frame0: Frame, step: int, setpoint: float, label: str | None) -> tuple[Frame, dict]:
