@@ -33,16 +33,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="nmcnn: Gaussian noise (nearest-neighbour distances) on half the atoms "
                              "of an extra copy of the crystals at Tm; 0: no copy")
     parser.add_argument("--evaluate-only", action="store_true",
-                        help="nmcnn: keep the trained weights, measure the held-out accuracy again")
+                        help="nmcnn: keep the trained weights, measure the held-out accuracy (and bench glass) again")
     args = parser.parse_args(argv)
     if args.name.startswith("denoiser-"):
         print(denoisers.build(args.name, args.steps, args.seed, args.data_dir))
     elif args.name == "less-8":
         print(less.build(data_dir(args.data_dir), args.seed))
-    elif args.name == "nmcnn-cuzr":
-        print(nmcnn.build_nmcnn_cuzr(data_dir(args.data_dir), args.seed, args.epochs))
     elif args.evaluate_only:
         print(nmcnn.reevaluate_nmcnn(data_dir(args.data_dir), args.name))
+    elif args.name == "nmcnn-cuzr":
+        print(nmcnn.build_nmcnn_cuzr(data_dir(args.data_dir), args.seed, args.epochs))
     else:
         print(nmcnn.build_nmcnn_metals(data_dir(args.data_dir), args.seed, args.epochs, args.name,
                                        args.atoms_per_set, args.melting_factor, args.ideal_atoms,
