@@ -205,3 +205,34 @@ def test_shipped_model_calls_a_real_liquid_liquid(quick_al):
     root, _ = quick_al
     liquid = next(labelled_frames(root, "dc3", ["al"], {"liquid"})).frame
     assert get_classifier("nmcnn").classify(liquid).fractions().get("liquid", 0) > 0.95
+
+
+def test_glass_variant_adds_the_checked_quench_snapshots(quick_al, tmp_path, monkeypatch):
+    import shutil
+
+    from structid.md.dynamics import check_run
+    from structid.md.recipes import Schedule, quench_runs
+    from structid.md.simulate import execute
+    from structid.md.store import finished_runs
+    from structid.md.systems import GLASS
+    from structid.training import nmcnn as build
+
+    root, _ = quick_al
+    shutil.copytree(root / "md" / "dc3", tmp_path / "md" / "dc3")
+    (run,) = quench_runs([GLASS["ni"]], Schedule(equilibrate=1.0, sample=1.0, frames=3, melt=1.0), (2.0,), 4, 256, 0)
+    execute(run, tmp_path, threads=1)
+    monkeypatch.setattr(build, "TRAIN_FRAMES", (0,))
+    monkeypatch.setattr(build, "GLASS_SYSTEMS", ["ni"])
+    _, _, labels, _ = build.nmcnn_training_set(tmp_path, seed=0, atoms_per_map_set=50, melting_factor=3)
+    _, maps, more, sources = build.nmcnn_training_set(tmp_path, seed=0, atoms_per_map_set=50, melting_factor=3,
+                                                      glass=True)
+    # the DC3 part is unchanged; then the checked quench snapshots, each with 6 shares removed
+    assert np.array_equal(more[:len(labels)], labels)
+    kept = {c.label: len(c.used) for c in check_run(finished_runs(tmp_path, "quench")[0])}
+    assert kept["amorphous"] >= 2 and kept["liquid"] >= 1
+    assert dict(zip(*np.unique(more[len(labels):], return_counts=True))) == {
+        "fcc": 3 * 6 * build.QUENCH_CRYSTAL_ATOMS, "liquid": kept["liquid"] * 6 * build.GLASS_ATOMS["liquid"],
+        "amorphous": kept["amorphous"] * 6 * build.GLASS_ATOMS["amorphous"]}
+    windows = [s for s in sources if isinstance(s, dict)]
+    assert sorted(w["label"] for w in windows) == ["amorphous", "liquid"] and all(w["used"] for w in windows)
+    assert np.isfinite(maps).all()
