@@ -97,6 +97,8 @@ def evaluate(classifiers: Mapping[str, Classifier], root: Path, progress=None,
         track_all = run.meta["recipe"] == "cycle"
         frames = list(run.frames())
         for method, classifier in classifiers.items():
+            if not _accepts(classifier, frames[0]):
+                continue  # a model for other species (nmcnn-cuzr on Ni): an empty cell
             counts: dict[str, list[int]] = {}
             fractions = {name: np.zeros(len(frames)) for name in PLOTTED}
             for k, frame in enumerate(frames):
@@ -119,6 +121,16 @@ def evaluate(classifiers: Mapping[str, Classifier], root: Path, progress=None,
             if progress:
                 progress(f"{run.system}/{run.meta['run']} {method}")
     return rows, tracks
+
+
+def _accepts(classifier: Classifier, frame) -> bool:
+    """Whether ``classifier`` takes the run's species (a species-channel model refuses others)."""
+    while hasattr(classifier, "classifier"):  # through averaging and checks to the model
+        classifier = classifier.classifier
+    descriptor = getattr(classifier, "descriptor", None)
+    if descriptor is None or not getattr(descriptor, "channel_weights", None):
+        return True
+    return all(set(np.unique(frame.species)) <= set(w) for w in descriptor.channel_weights)
 
 
 def markdown(rows: list[Row]) -> str:
