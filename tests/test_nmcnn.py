@@ -236,3 +236,20 @@ def test_glass_variant_adds_the_checked_quench_snapshots(quick_al, tmp_path, mon
     windows = [s for s in sources if isinstance(s, dict)]
     assert sorted(w["label"] for w in windows) == ["amorphous", "liquid"] and all(w["used"] for w in windows)
     assert np.isfinite(maps).all()
+
+
+def test_cuzr_model_reads_two_channels_and_refuses_other_species(tmp_path):
+    from conftest import assert_one_line_error, run_cli
+
+    from structid.io.writers import write_frames
+
+    model = get_classifier("nmcnn", model="nmcnn-cuzr")
+    assert model.classes_ == ("amorphous", "liquid") and model.descriptor.channels == 2
+    assert model.descriptor.channel_weights == [{"Cu": 1.0, "Zr": -1.0}]
+    ni = lattice("fcc", 2.49, 4, species="Ni")
+    with pytest.raises(InputError, match="species Ni has no weight in map channel 1"):
+        model.classify(ni)
+    path = write_frames(tmp_path / "ni.extxyz", ni)
+    result = run_cli("classify", path, "-m", "nmcnn", "--model", "nmcnn-cuzr", "-o", tmp_path / "out.extxyz")
+    assert_one_line_error(result, "species Ni has no weight")
+    assert not (tmp_path / "out.extxyz").exists()
