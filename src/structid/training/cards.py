@@ -29,6 +29,14 @@ KNOWN_LIMITS = {
         "rocksalt) get wrong crystal labels. For samples with surfaces or defects use the default "
         "pipeline (`structid classify FILE`), which takes only its liquid labels there."
         + NMCNN_CHECK),
+    "nmcnn-cuzr": (
+        "Trained on one composition (Cu64Zr36, one potential) and only on liquids at or above the "
+        "liquidus and glasses at or below 0.5 Tm: it has no crystal class, so a Cu-Zr crystal "
+        "gets `liquid` or `amorphous` (`--check-order` turns those labels in an ordered region into "
+        "`unknown`). Between the liquidus and the glass transition, the undercooled liquid drifts "
+        "towards `amorphous` (as the one-channel models do: docs/benchmarks.md, \"Training on your "
+        "own trajectory\"). Other compositions and other species pairs are not measured; a frame "
+        "with a species other than Cu and Zr is refused."),
     "less-8": (
         "Trained on bulk periodic crystals, melts, glasses and crystal/liquid interfaces, it has no "
         "class for a defect: on the realistic samples (`structid bench real`) it calls 83 % of the "
