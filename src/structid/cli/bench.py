@@ -161,7 +161,7 @@ GLASS_PIPELINES = "ptm,acna,nmcnn:nmcnn-metals,nmcnn:nmcnn-metals-glass,nmcnn:nm
 @app.command("glass")
 def bench_glass(
     methods: Annotated[str, typer.Option("--methods", "-m", help="comma-separated methods or pipelines (METHOD:MODEL names a model)")] = GLASS_PIPELINES,
-    plot: Annotated[str, typer.Option(help="the method whose fractions through the cycle runs are plotted against PTM's")] = "default",
+    plot: Annotated[str, typer.Option(help="comma-separated methods whose fractions through the cycle runs are plotted against PTM's: per run, the first that ran on it")] = "default",
     data_dir: DataDirOpt = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", help="folder for the CSV, Markdown and plots (default DATA/bench/glass)")] = None,
     threads: ThreadsOpt = None,
@@ -183,8 +183,10 @@ def bench_glass(
     files = {"glass.csv": glass.to_csv(rows).encode(), "glass.md": text.encode(),
              "glass_fractions.csv": glass.tracks_csv(tracks).encode()}
     for system in dict.fromkeys(t.system for t in tracks):
-        if plot in classifiers:
-            files[f"glass_{system}.png"] = glass.figure(tracks, system, plot)
+        ran = {t.method for t in tracks if t.system == system}
+        chosen = next((m for m in names(plot) or [] if m in ran), None)
+        if chosen is not None:
+            files[f"glass_{system}.png"] = glass.figure(tracks, system, chosen)
     for name, data in files.items():
         with AtomicFile(folder / name, force=True) as f:
             f.write(data)
