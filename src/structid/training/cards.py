@@ -29,6 +29,17 @@ KNOWN_LIMITS = {
         "rocksalt) get wrong crystal labels. For samples with surfaces or defects use the default "
         "pipeline (`structid classify FILE`), which takes only its liquid labels there."
         + NMCNN_CHECK),
+    "nmcnn-metals-glass": (
+        "The amorphous class costs some of the crystals with many atoms missing: on the held-out "
+        "frames with 50 % removed, hcp 94.1 % (nmcnn-metals: 98.0), fcc 97.9 (99.0), bcc 98.3 (98.9); "
+        "so `-m nmcnn` keeps nmcnn-metals by default. The glass class was learnt from one-element "
+        "EAM glasses: in the Cu64Zr36 glass at 360 K it finds 24 % `amorphous` and 73 % `liquid` (use nmcnn-cuzr, which reads the "
+        "species). The undercooled liquid between Tm and the glass transition is not in its data "
+        "and drifts towards `amorphous` well above the transition (docs/benchmarks.md, \"Training on "
+        "your own trajectory\"). As nmcnn-metals it has no class for a defect, surface or boundary: "
+        "on such samples use the default pipeline. With `--check-order` 97.0 % of the atoms of "
+        "crystals outside its classes become `unknown` and 3.0 % keep a wrong label (`structid bench "
+        "unknown`; nmcnn-metals: 90.5 / 9.5), but 11.6 % of a Ni glass too (ordered pockets)."),
     "nmcnn-cuzr": (
         "Trained on one composition (Cu64Zr36, one potential) and only on liquids at or above the "
         "liquidus and glasses at or below 0.5 Tm: it has no crystal class, so a Cu-Zr crystal "
