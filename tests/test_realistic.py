@@ -148,6 +148,11 @@ def test_pipeline_names():
     # ":" names the model: the shipped one by name, the same weights as loading it directly
     named = pipeline("nmcnn:nmcnn-metals+avg12")
     assert named.name == "nmcnn+avg12" and named.classifier.classes_ == get_classifier("nmcnn", model="nmcnn-metals").classes_
+    # the default pipeline takes its ML stage's model the same way
+    ml = pipeline("default:nmcnn-metals-glass").ml
+    while hasattr(ml, "classifier"):
+        ml = ml.classifier
+    assert "amorphous" in ml.classes_
     for bad, message in (("ptm+blur3", "unknown step 'blur3'"), ("ptm@denoiser-dc3", "add \\+denoiseN"),
                          ("nope", "unknown method"), ("ptm:nmcnn-metals", "does not take"),
                          ("nmcnn:no-such-model", "no-such-model")):
