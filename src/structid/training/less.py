@@ -28,6 +28,8 @@ CLASSES = ("fcc", "bcc", "hcp", "cd", "rocksalt", "cscl", "fluorite", "amorphous
 MD_SOURCES = {"dc3": ["al", "ar", "fe", "mg", "ti", "si", "ge", "nacl"],
               "interface": ["al", "fe", "mg", "si", "nacl"],
               "quench": ["ni", "cuzr", "si"]}
+#: the quench runs LESS-8 trains on: the fast quench only (the recipe also makes a 100 ps one)
+QUENCH_RUN = "quench-20ps"
 #: frame k of every run is for training when k % 4 is 0 or 2, held out when k % 4 == 3
 TRAIN_PHASES, HELD_OUT_PHASES = (0, 2), (3,)
 #: perturbed-lattice classes: Gaussian noise up to the Lindemann-like 0.12 nearest-neighbour
@@ -49,6 +51,8 @@ def md_samples(root: Path, phases: tuple[int, ...]) -> Iterator[tuple[np.ndarray
     features = FEATURES
     for recipe, systems in MD_SOURCES.items():
         for item in labelled_frames(root, recipe, systems, None, _frames(phases)):
+            if recipe == "quench" and item.source.split("/")[2].split("#")[0] != QUENCH_RUN:
+                continue
             lattice = get_system(item.system).lattice
             names = item.names().astype(object)
             # DC3 labels what a-CNA/PTM can call it (NaCl: sc); LESS knows the lattice itself
@@ -188,7 +192,10 @@ def write_card(meta: dict, path: Path) -> None:
         "(crystal tethered at 0.5 Tm, slab at 1.5 Tm; slab atoms within one neighbour distance of "
         "the interface excluded, as in the paper).",
         "- `structid md run quench`: Ni, Cu64Zr36, Si melt-quenched at ~1.4e14 K/s (amorphous "
-        "frames after the quench; liquid frames before it).",
+        "frames after the quench; liquid frames before it), the `quench-20ps` runs only. These were "
+        "made before the recipe's seed took the quench time into account (seed "
+        "`run_seed(0, \"quench\", system)`, since then `run_seed(0, \"quench\", system, \"20\")`): "
+        "runs made today differ from them by their random seed.",
         f"- CsCl and fluorite: perturbed lattices (Gaussian noise sigma ~ U(0.01, {SIGMA_MAX}) "
         "nearest-neighbour distances; no potential for them ships with LAMMPS), 12 frames each.",
         "",
