@@ -109,7 +109,7 @@ def test_lammps_error_names_the_run_and_leaves_nothing(tmp_path):
 def test_md_cli_bad_input():
     result = run_cli("md", "run", "nope")
     assert result.returncode == 2 and result.stderr.strip() == (
-        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench, cycle, interface, extension, foreign, real")
+        "structid: error: unknown recipe 'nope'; available: dc3, cu60, ramp, quench, cycle, interface, nucleus, extension, foreign, real")
     assert "al" in run_cli("md", "list").stdout
 
 
