@@ -206,9 +206,7 @@ def build_nmcnn_cuzr(root: Path, seed: int = 0, epochs: int = 15, name: str = "n
 def write_cuzr_card(model, meta: dict, path: Path) -> None:
     from structid.md.dynamics import checks_markdown
 
-    history = model.history_
-    best = history.get("best_epoch", len(history["epochs"]))
-    classes = list(model.classes_)
+    history, classes = model.history_, list(model.classes_)
     lines = [
         f"# Model card: {meta['name']}", "",
         "Neighbors Map (32x32, two channels: geometry, and species weights Cu = +1, Zr = -1, as in "
@@ -226,15 +224,7 @@ def write_cuzr_card(model, meta: dict, path: Path) -> None:
         "structid md run quench -s cuzr",
         f"python -m structid.training.build {meta['name']} --seed {meta['seed']} --epochs {meta['epochs']}",
         "```", "",
-        "## Training",
-        f"Adam (lr 1e-3, cosine decay to 5 %, L2 1e-4), batch 128, {meta['epochs']} epochs, class weights "
-        f"1/frequency, seed {meta['seed']}; {history['seconds']:.0f} s of training after {meta['map_seconds']:.0f} s "
-        f"of map computation on {meta['machine']} (2 cores, {meta.get('torch_threads', '?')} torch thread(s)).", "",
-        "## Metrics",
-        f"Validation accuracy: **{100 * history['epochs'][best - 1]['val_accuracy']:.2f} %** (epoch {best}, "
-        "whose weights are kept).", "",
-        "Validation confusion matrix (rows: true, columns: predicted):", "",
-        *confusion_markdown(classes, np.array(history["confusion"])), "",
+        *training_and_metrics(model, meta), "",
         "Quench windows (the dynamics check of the training labels):", "",
         *checks_markdown([_window(w) for w in meta["sources"] if isinstance(w, dict)]),
     ]
@@ -268,13 +258,31 @@ def reevaluate_nmcnn(root: Path, name: str = "nmcnn-metals") -> Path:
     return path
 
 
-def write_card(model, meta: dict, path: Path) -> None:
-    history = model.history_
+def training_and_metrics(model, meta: dict) -> list[str]:
+    """The "Training" and "Metrics" sections of an NM-CNN's card (up to its confusion matrix)."""
+    history, classes = model.history_, list(model.classes_)
     best = history.get("best_epoch", len(history["epochs"]))
-    classes = list(model.classes_)
+    return [
+        "## Training",
+        f"Adam (lr 1e-3, cosine decay to 5 %, L2 1e-4), batch 128, {meta['epochs']} epochs, class weights "
+        f"1/frequency, seed {meta['seed']}; {history['seconds']:.0f} s of training after "
+        f"{meta['map_seconds']:.0f} s of map computation on {meta['machine']} (2 cores, "
+        f"{meta.get('torch_threads', '?')} torch thread(s)).",
+        "",
+        "## Metrics",
+        f"Validation accuracy: **{100 * history['epochs'][best - 1]['val_accuracy']:.2f} %** "
+        f"(epoch {best}, whose weights are kept).",
+        "",
+        "Validation confusion matrix (rows: true, columns: predicted):",
+        "",
+        *confusion_markdown(classes, np.array(history["confusion"])),
+    ]
+
+
+def write_card(model, meta: dict, path: Path) -> None:
+    history, classes = model.history_, list(model.classes_)
     factor, ideal = meta.get("melting_factor", 1), meta.get("ideal_atoms", 0)
     hot, per = meta.get("hot_noise", 0.0), meta.get("atoms_per_set", 150)
-    confusion = np.array(history["confusion"])
     lines = [
         f"# Model card: {meta['name']}",
         "",
@@ -320,19 +328,7 @@ def write_card(model, meta: dict, path: Path) -> None:
         f" --melting-factor {factor} --ideal-atoms {ideal} --hot-noise {hot}",
         "```",
         "",
-        "## Training",
-        f"Adam (lr 1e-3, cosine decay to 5 %, L2 1e-4), batch 128, {meta['epochs']} epochs, class weights 1/frequency, "
-        f"seed {meta['seed']}; {history['seconds']:.0f} s of training after {meta['map_seconds']:.0f} s "
-        f"of map computation on {meta['machine']} (2 cores, {meta.get('torch_threads', '?')} torch "
-        "thread(s)).",
-        "",
-        "## Metrics",
-        f"Validation accuracy: **{100 * history['epochs'][best - 1]['val_accuracy']:.2f} %** "
-        f"(epoch {best}, whose weights are kept).",
-        "",
-        "Validation confusion matrix (rows: true, columns: predicted):",
-        "",
-        *confusion_markdown(classes, confusion),
+        *training_and_metrics(model, meta),
     ]
     lines += ["", "Held-out frames (Al fcc, Fe bcc, Ti hcp, Si cd at all T/Tm), accuracy (%) vs "
               "share of atoms removed:", ""]
