@@ -92,10 +92,10 @@ def evaluate(classifiers: Mapping[str, Classifier], root: Path, progress=None,
     for run in test_runs(root) if runs is None else runs:
         info = run.meta["frames"]
         judged = {k: f["label"] for k, f in enumerate(info) if f["label"] not in (None, "liquid", "amorphous")}
-        for check in check_run(run):
+        frames = list(run.frames())
+        for check in check_run(run, frames=frames):
             judged.update({k: check.label for k in check.used})
         track_all = run.meta["recipe"] == "cycle"
-        frames = list(run.frames())
         for method, classifier in classifiers.items():
             if not _accepts(classifier, frames[0]):
                 continue  # a model for other species (nmcnn-cuzr on Ni): an empty cell

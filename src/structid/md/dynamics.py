@@ -93,12 +93,14 @@ class WindowCheck:
     why: str
 
 
-def check_run(run: FinishedRun, labels: set[str] = frozenset({"liquid", "amorphous"})) -> list[WindowCheck]:
-    """Check every window of ``run`` whose label is in ``labels``."""
+def check_run(run: FinishedRun, labels: set[str] = frozenset({"liquid", "amorphous"}),
+              frames: list[Frame] | None = None) -> list[WindowCheck]:
+    """Check every window of ``run`` whose label is in ``labels`` (``frames``: its snapshots,
+    when the caller has read them already)."""
     from structid.classical import AdaptiveCNA
 
     meta, info = run.meta, run.meta["frames"]
-    frames = list(run.frames())
+    frames = list(run.frames()) if frames is None else frames
     source = f"{meta['recipe']}/{meta['system']}/{meta['run']}"
     acna = AdaptiveCNA()
     checks = []
@@ -146,11 +148,12 @@ def checked_frames(root: Path, recipe: str, systems: list[str] | None = None,
     snapshots are kept as labelled), and every window's verdict."""
     kept, checks = [], []
     for run in finished_runs(root, recipe, systems):
-        run_checks = check_run(run)
+        frames = list(run.frames())
+        run_checks = check_run(run, frames=frames)
         checks.extend(run_checks)
         passed = {k for c in run_checks for k in c.used}
         meta = run.meta
-        for k, (frame, info) in enumerate(zip(run.frames(), meta["frames"])):
+        for k, (frame, info) in enumerate(zip(frames, meta["frames"])):
             label = info["label"]
             if label is None or (labels and label not in labels):
                 continue
