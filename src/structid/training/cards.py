@@ -36,8 +36,9 @@ KNOWN_LIMITS = {
         "EAM glasses: in the Cu64Zr36 glass at 360 K it finds 24 % `amorphous` and 73 % `liquid` (use nmcnn-cuzr, which reads the "
         "species). The undercooled liquid between Tm and the glass transition is not in its data "
         "and drifts towards `amorphous` well above the transition (docs/benchmarks.md, \"Training on "
-        "your own trajectory\"). As nmcnn-metals it has no class for a defect, surface or boundary: "
-        "on such samples use the default pipeline. With `--check-order` 97.0 % of the atoms of "
+        "your own trajectory\"). As nmcnn-metals it has no class for a defect, surface or boundary "
+        "(`structid bench real`: it calls 63 % of the free-surface, 91 % of the defect and 60 % of the "
+        "boundary atoms crystalline): on such samples use the default pipeline. With `--check-order` 97.0 % of the atoms of "
         "crystals outside its classes become `unknown` and 3.0 % keep a wrong label (`structid bench "
         "unknown`; nmcnn-metals: 90.5 / 9.5), but 11.6 % of a Ni glass too (ordered pockets)."),
     "nmcnn-cuzr": (
