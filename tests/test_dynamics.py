@@ -16,6 +16,17 @@ from structid.md.systems import GLASS
 from tests.conftest import random_triclinic_cell
 
 
+@pytest.fixture(scope="module")
+def ni_quench(tmp_path_factory):
+    """A small but real melt-quench: 1 ps at 2 Tm melts 256 Ni atoms, a 2 ps quench freezes a
+    glass; the folder holding the finished run."""
+    root = tmp_path_factory.mktemp("quench")
+    schedule = Schedule(equilibrate=1.0, sample=1.0, frames=3, melt=1.0)
+    (run,) = quench_runs([GLASS["ni"]], schedule, (2.0,), 4, 256, seed=0)
+    execute(run, root, threads=1)
+    return root
+
+
 def test_displacements_follow_atoms_across_the_boundary_in_a_changing_cell(rng):
     cell = random_triclinic_cell(rng, 12.0)
     n, steps = 40, 30
@@ -55,17 +66,13 @@ def test_windows_are_runs_of_one_label():
     assert list(_windows(labels)) == [("fcc", [0, 1]), ("liquid", [2]), ("amorphous", [5, 6]), ("liquid", [7])]
 
 
-def test_quench_windows_checked_on_real_runs(tmp_path):
-    # a small but real melt-quench: 1 ps at 2 Tm melts 256 Ni atoms, a 2 ps quench freezes a glass
-    schedule = Schedule(equilibrate=1.0, sample=1.0, frames=3, melt=1.0)
-    (run,) = quench_runs([GLASS["ni"]], schedule, (2.0,), 4, 256, seed=0)
-    execute(run, tmp_path, threads=1)
-    (finished,) = finished_runs(tmp_path, "quench")
+def test_quench_windows_checked_on_real_runs(ni_quench):
+    (finished,) = finished_runs(ni_quench, "quench")
     checks = {c.label: c for c in check_run(finished)}
     assert checks["liquid"].passed and checks["liquid"].mobile > 0.9
     assert checks["amorphous"].passed and checks["amorphous"].mobile <= 0.05
     assert checks["amorphous"].crystalline < 0.1
-    kept, _ = checked_frames(tmp_path, "quench")
+    kept, _ = checked_frames(ni_quench, "quench")
     labels = [item.label for item in kept]
     assert labels.count("fcc") == 3 and "liquid" in labels and labels.count("amorphous") >= 2
 
@@ -81,15 +88,25 @@ def test_a_window_that_is_not_what_it_claims_is_dropped(tmp_path):
     assert "liquid" not in [item.label for item in kept]
 
 
-def test_bench_glass_judges_checked_snapshots_only(tmp_path):
+def test_default_pipeline_tells_the_glass_from_its_liquid(ni_quench):
+    from structid.registry import pipeline
+
+    kept, _ = checked_frames(ni_quench, "quench")
+    default = pipeline("default")
+    glasses = [default.classify(item.frame).names for item in kept if item.label == "amorphous"]
+    assert glasses and all(np.mean(names == "amorphous") > 0.9 for names in glasses)
+    *_, last_liquid = (item.frame for item in kept if item.label == "liquid")
+    assert np.mean(default.classify(last_liquid).names == "liquid") > 0.9
+    # the crystal-and-melt model alone has no amorphous class: it takes the glass for hcp
+    assert np.mean(pipeline("nmcnn+avg12").classify(kept[-1].frame).names == "hcp") > 0.5
+
+
+def test_bench_glass_judges_checked_snapshots_only(ni_quench):
     from structid.bench import glass
     from structid.registry import pipeline
 
-    schedule = Schedule(equilibrate=1.0, sample=1.0, frames=3, melt=1.0)
-    (run,) = quench_runs([GLASS["ni"]], schedule, (2.0,), 4, 256, seed=0)
-    execute(run, tmp_path, threads=1)
-    runs = finished_runs(tmp_path, "quench")
-    rows, tracks = glass.evaluate({"ptm": pipeline("ptm"), "acna": pipeline("acna")}, tmp_path, runs=runs)
+    runs = finished_runs(ni_quench, "quench")
+    rows, tracks = glass.evaluate({"ptm": pipeline("ptm"), "acna": pipeline("acna")}, ni_quench, runs=runs)
     by = {(r.truth, r.method): r for r in rows}
     assert by[("fcc", "ptm")].frames == 3 and by[("fcc", "ptm")].right / by[("fcc", "ptm")].atoms > 0.9
     # PTM has no liquid or amorphous class: nothing right there, which the table must show

@@ -133,6 +133,12 @@ DEFAULT_PIPELINE_ITERATIONS = 8
 DEFAULT_PIPELINE_AVERAGE = 12
 
 
+#: the glass-aware models the default pipeline splits disordered atoms with: one per chemical
+#: system it was trained on, and one for every other frame
+GLASS_MODELS: dict[tuple[str, ...], str] = {("Cu", "Zr"): "nmcnn-cuzr"}
+DEFAULT_GLASS_MODEL = "nmcnn-metals-glass"
+
+
 def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
                      rmsd_cutoff: float | None = None) -> Classifier:
     """The recommended pipeline (``structid classify`` without ``-m``): PTM (``rmsd_cutoff``) on
@@ -140,12 +146,21 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
     Neighbors Map CNN (``model``, default nmcnn-metals; probabilities averaged over 12
     neighbours, then ``min_confidence``; labels the regional order contradicts ``unknown``) for
     frames the templates cannot see (atoms missing throughout, liquids, crystals too hot,
-    crystals no model knows) and for liquid regions (:class:`~structid.models.compose.Hybrid`)."""
-    from structid.models.compose import Hybrid
+    crystals no model knows) and for liquid regions (:class:`~structid.models.compose.Hybrid`).
+    With the shipped model, the atoms it finds disordered are split into liquid and amorphous by
+    a glass-aware model (:class:`~structid.models.compose.LiquidOrAmorphous`): nmcnn-cuzr for a
+    Cu-Zr frame, nmcnn-metals-glass for any other; a ``model`` you name labels them itself."""
+    from structid.models.compose import BySpecies, Hybrid, LiquidOrAmorphous
 
     crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS, rmsd_cutoff=rmsd_cutoff)
     ml = build_pipeline("nmcnn", model=model, neighbor_average=DEFAULT_PIPELINE_AVERAGE,
                         min_confidence=min_confidence or None, check_order=True)
+    if model is None:
+        def glass_model(name: str) -> Classifier:
+            return build_pipeline("nmcnn", model=name, neighbor_average=DEFAULT_PIPELINE_AVERAGE)
+        glass = BySpecies({species: glass_model(name) for species, name in GLASS_MODELS.items()},
+                          glass_model(DEFAULT_GLASS_MODEL))
+        ml = LiquidOrAmorphous(ml, glass)
     hybrid = Hybrid(crystal, ml)
     hybrid.name = "default"
     return hybrid

@@ -239,3 +239,102 @@ class Hybrid:
                 classes = (*classes, *second.classes)
         return Labels(codes=codes.astype(np.int16), classes=tuple(dict.fromkeys(classes)),
                       method=self.name, extra=first.extra)
+
+
+class LiquidOrAmorphous:
+    """A classifier's crystals, with its disordered atoms split into liquid and glass by a model
+    trained on glasses.
+
+    A model trained on crystals and melts only (``nmcnn-metals``) has no amorphous class: a
+    glass comes out liquid, or as a crystal that the order check then makes ``unknown``. A
+    glass-aware model tells liquid from glass but, having learned an extra class, keeps some
+    crystals less well (docs/benchmarks.md, "Liquid or glass"). So ``classifier`` decides which
+    atoms are crystalline, and ``glass`` only how the disordered ones are disordered: an atom
+    ``classifier`` calls liquid or amorphous, or ``unknown`` in a region whose order is below
+    ``ordered`` (a disordered region, not an unknown crystal), takes ``glass``'s label when that
+    is liquid or amorphous. Crystal labels, ``other`` and the ``unknown`` of ordered regions
+    stay, so nothing ``classifier`` got right on crystals can change. The region's order is
+    ``classifier``'s ``extra["order"]`` (:class:`OrderChecked`) or computed here.
+    """
+
+    def __init__(self, classifier: Classifier, glass: Classifier, ordered: float = ORDERED) -> None:
+        if not 0 < ordered < 1:
+            raise InputError(f"the order threshold must be between 0 and 1, got {ordered}")
+        self.classifier, self.glass, self.ordered = classifier, glass, ordered
+        self.order = RegionalOrder()
+        self.name = f"{getattr(classifier, 'name', 'classifier')}/{getattr(glass, 'name', 'glass')}"
+
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        """The classes of both classifiers."""
+        return tuple(dict.fromkeys((*getattr(self.classifier, "classes_", ()), *getattr(self.glass, "classes_", ()))))
+
+    def find_neighbors(self, frame: Frame) -> NeighborList | None:
+        """The first classifier's neighbour list (None: it has no single one)."""
+        find = getattr(self.classifier, "find_neighbors", None)
+        return find(frame) if find is not None else None
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame``; ``glass`` runs only when some atom is disordered."""
+        frame = as_frame(frame)
+        shared = resolve(frame, neighbors)
+        if shared is None and len(frame):
+            shared = self.find_neighbors(frame)
+        labels = self.classifier.classify(frame, neighbors=shared)
+        codes = np.asarray(labels.codes).copy()
+        disorder = (CODE["liquid"], CODE["amorphous"])
+        candidates = np.isin(codes, disorder)
+        unknown = codes == CODE["unknown"]
+        if unknown.any():
+            order = labels.extra.get("order")
+            if order is None:
+                order = self.order.compute(frame, shared)
+            candidates |= unknown & (np.asarray(order) < self.ordered)
+        classes, probabilities = tuple(labels.classes), labels.probabilities
+        if candidates.any():
+            second = self.glass.classify(frame, neighbors=shared)
+            glass_codes = np.asarray(second.codes)
+            take = candidates & np.isin(glass_codes, disorder)
+            codes[take] = glass_codes[take]
+            classes = tuple(dict.fromkeys((*classes, *second.classes)))
+            probabilities = _merged(labels, second, classes, take)
+        return Labels(codes=codes.astype(np.int16), classes=classes, probabilities=probabilities,
+                      method=self.name, extra=labels.extra)
+
+
+def _merged(first: Labels, second: Labels, classes: tuple[str, ...], take: np.ndarray) -> np.ndarray | None:
+    """Per-atom probabilities over ``classes``: ``second``'s where ``take``, else ``first``'s
+    (None unless both have them)."""
+    if first.probabilities is None or second.probabilities is None:
+        return None
+    merged = np.zeros((len(take), len(classes)), dtype=np.float32)
+    column = {name: k for k, name in enumerate(classes)}
+    for labels, rows in ((first, ~take), (second, take)):
+        merged[np.ix_(rows, [column[c] for c in labels.classes])] = labels.probabilities[rows]
+    return merged
+
+
+class BySpecies:
+    """One classifier per chemical system: the frame's distinct species pick the classifier
+    trained on exactly them (a two-channel Cu-Zr model for a Cu-Zr frame), ``fallback`` labels
+    every other frame. ``classifiers`` maps species (an iterable of names) to a classifier."""
+
+    def __init__(self, classifiers: dict, fallback: Classifier) -> None:
+        self.classifiers = {frozenset(str(s) for s in species): c for species, c in classifiers.items()}
+        self.fallback = fallback
+        self.name = getattr(fallback, "name", "classifier")
+
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        """The classes of every classifier."""
+        every = (*self.classifiers.values(), self.fallback)
+        return tuple(dict.fromkeys(c for clf in every for c in getattr(clf, "classes_", ())))
+
+    def choose(self, frame: Frame) -> Classifier:
+        """The classifier for ``frame``'s species."""
+        return self.classifiers.get(frozenset(frame.species_names()), self.fallback)
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame`` with the classifier of its species."""
+        frame = as_frame(frame)
+        return self.choose(frame).classify(frame, neighbors=neighbors)

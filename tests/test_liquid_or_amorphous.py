@@ -1,0 +1,90 @@
+"""The default pipeline's split of disordered atoms into liquid and glass, and the choice of a
+model by the frame's species."""
+
+import numpy as np
+import pytest
+
+from structid.errors import InputError
+from structid.frame import Frame
+from structid.labels import CODE, Labels
+from structid.lattices import lattice
+from structid.models.compose import BySpecies, LiquidOrAmorphous
+
+D = 2.55
+
+
+class _Fixed:
+    """A classifier that returns given codes (and, optionally, a region order)."""
+
+    classes_ = ("fcc", "liquid", "amorphous", "unknown")
+
+    def __init__(self, codes, order=None, name="fixed"):
+        self.codes, self.order, self.name, self.calls = np.asarray(codes, dtype=np.int16), order, name, 0
+
+    def classify(self, frame, neighbors=None):
+        self.calls += 1
+        extra = {} if self.order is None else {"order": np.asarray(self.order)}
+        return Labels(codes=self.codes, classes=self.classes_, method=self.name,
+                      extra=extra)
+
+
+def test_only_disordered_atoms_take_the_glass_models_label():
+    frame = lattice("fcc", D, 3)  # 108 atoms
+    n = len(frame)
+    first = np.array([CODE["fcc"], CODE["liquid"], CODE["amorphous"], CODE["unknown"], CODE["unknown"], CODE["other"]] * 18)
+    order = np.tile([0.5, 0.05, 0.05, 0.05, 0.6, 0.05], 18)  # the 4th kind: unknown in a disordered region
+    glass = np.full(n, CODE["amorphous"])
+    labels = LiquidOrAmorphous(_Fixed(first, order), _Fixed(glass)).classify(frame)
+    expected = [CODE["fcc"], CODE["amorphous"], CODE["amorphous"], CODE["amorphous"], CODE["unknown"], CODE["other"]] * 18
+    assert labels.codes.tolist() == expected
+    # the glass model's crystal labels are never taken, not even for a liquid atom
+    glass_says_fcc = np.full(n, CODE["fcc"])
+    assert np.array_equal(LiquidOrAmorphous(_Fixed(first, order), _Fixed(glass_says_fcc)).classify(frame).codes, first)
+
+
+def test_the_glass_model_runs_only_when_some_atom_is_disordered():
+    frame = lattice("fcc", D, 3)
+    glass = _Fixed(np.full(len(frame), CODE["amorphous"]))
+    crystal = _Fixed(np.full(len(frame), CODE["fcc"]), np.ones(len(frame)))
+    assert set(LiquidOrAmorphous(crystal, glass).classify(frame).names) == {"fcc"} and glass.calls == 0
+
+
+def test_without_an_order_column_the_region_order_is_computed():
+    # a perfect crystal is ordered: its unknown atoms are not disordered ones and stay unknown
+    frame = lattice("fcc", D, 4)
+    first = np.full(len(frame), CODE["unknown"])
+    labels = LiquidOrAmorphous(_Fixed(first), _Fixed(np.full(len(frame), CODE["liquid"]))).classify(frame)
+    assert set(labels.names) == {"unknown"}
+    with pytest.raises(InputError, match="order threshold"):
+        LiquidOrAmorphous(_Fixed(first), _Fixed(first), ordered=0)
+
+
+def test_the_frames_species_choose_the_model():
+    cuzr, fallback = _Fixed([CODE["amorphous"]] * 4, name="cuzr"), _Fixed([CODE["liquid"]] * 4, name="any")
+    by = BySpecies({("Cu", "Zr"): cuzr}, fallback)
+    positions = np.eye(4, 3) * 3.0
+    frame = Frame(cell=np.eye(3) * 20.0, positions=positions, species=np.array(["Zr", "Cu", "Cu", "Zr"]),
+                  pbc=np.ones(3, bool))
+    assert by.classify(frame).method == "cuzr"
+    assert by.classify(frame.replace(species=np.array(["Cu"] * 4))).method == "any"  # pure Cu: not the alloy's model
+    assert by.classify(frame.replace(species=np.array(["Cu", "Zr", "Al", "Cu"]))).method == "any"
+    assert set(by.classes_) == {"fcc", "liquid", "amorphous", "unknown"}
+
+
+def test_probabilities_follow_the_model_whose_label_is_taken():
+    frame = lattice("fcc", D, 3)
+    n = len(frame)
+    first = _Fixed(np.where(np.arange(n) < 10, CODE["liquid"], CODE["fcc"]), np.zeros(n))
+    first.classes_ = ("fcc", "liquid")
+    first_p = np.tile([0.1, 0.9], (n, 1))
+    first_p[10:] = [0.8, 0.2]
+    glass = _Fixed(np.full(n, CODE["amorphous"]))
+    glass.classes_ = ("liquid", "amorphous", "hcp")
+    glass_p = np.tile([0.3, 0.6, 0.1], (n, 1))
+    first.classify = lambda frame, neighbors=None: Labels(codes=first.codes, classes=first.classes_, probabilities=first_p)
+    glass.classify = lambda frame, neighbors=None: Labels(codes=glass.codes, classes=glass.classes_, probabilities=glass_p)
+    labels = LiquidOrAmorphous(first, glass).classify(frame)
+    assert labels.classes == ("fcc", "liquid", "amorphous", "hcp")
+    assert np.allclose(labels.probabilities[:10], [0, 0.3, 0.6, 0.1])
+    assert np.allclose(labels.probabilities[10:], [0.8, 0.2, 0, 0])
+    assert np.array_equal(labels.names[:10], ["amorphous"] * 10) and set(labels.names[10:]) == {"fcc"}
