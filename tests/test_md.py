@@ -217,3 +217,17 @@ def test_nucleus_run_keeps_a_crystal_ball_in_its_melt(tmp_path):
     # released from its tether, the small hot ball (below the critical size here) is still far
     # more crystalline than the melt, which has none
     assert np.mean(fcc[names == "fcc"]) > 0.15 and np.mean(fcc[names == "liquid"]) < 0.01
+    # each snapshot's inherent structure rides along: the minimised ball is fcc, the far melt
+    # is not crystalline, and the agreed truth keeps only atoms on which both say the same
+    from structid.bench.interfaces import agreed_truth, interface_table
+    from structid.labels import CODE
+    from structid.md.store import INHERENT_COLUMN
+
+    inherent = np.asarray(frame.properties[INHERENT_COLUMN]).astype(int)
+    assert np.mean(inherent[names == "fcc"] == CODE["fcc"]) > 0.8
+    assert np.mean(inherent[(names == "liquid") & (gap > 3)] == CODE["other"]) > 0.8
+    agreed = agreed_truth(item, "fcc", "liquid")
+    assert np.all((agreed == names) | (agreed == "unknown"))
+    assert np.all(inherent[agreed == "fcc"] == CODE["fcc"]) and 0.8 < np.mean(agreed[names == "fcc"] == "fcc") < 1.0 + 1e-9
+    table = interface_table(tmp_path, {"ptm": PTM()}, ["al"], recipe="nucleus", truth="agreed")
+    assert "| al | liquid | ptm |" in table and table.splitlines()[0].endswith("| all |")

@@ -48,7 +48,7 @@ def melting_point(system: System, guess: float, repeat: tuple[int, int, int] | N
     lmp = start_lammps(threads)
     try:
         with tempfile.TemporaryDirectory() as work:
-            setup_lammps(lmp, run, frame0, work)
+            setup_lammps(lmp, run.system, frame0, work)
             lmp.commands_list([
                 f"velocity all create {2 * guess!r} {run.seed} mom yes rot no dist gaussian",
                 f"fix baro all nph aniso {p} {p} {1000 * dt!r} couple xy",

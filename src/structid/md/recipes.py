@@ -100,6 +100,9 @@ class Run:
     #: a realistic sample (:data:`structid.md.samples.BUILDERS`) of about ``meta["n_atoms"]``
     #: atoms instead of the perfect crystal; labelled from its inherent structure
     sample: str | None = None
+    #: each snapshot is also energy-minimised and its inherent structure labelled
+    #: (:func:`structid.md.truth.truth_labels`), kept in the ``inherent_structure`` column
+    inherent: bool = False
 
     @property
     def key(self) -> str:
@@ -273,7 +276,8 @@ def nucleus_runs(systems: list[System], schedule: Schedule, n_atoms: int | None,
     may melt or grow by a layer). Nucleus atoms carry the lattice's label, the liquid
     ``liquid``, liquid atoms within one neighbour distance of the ball ``unknown``. With the
     default 6,000 atoms the ball's radius (~1.4 nm in Al) is above the critical one at 0.8 Tm
-    (~1 nm from classical nucleation theory), so it does not melt back."""
+    (~1 nm from classical nucleation theory), so it does not melt back. Each snapshot's
+    inherent structure is labelled too: where the crystal now ends, whatever was built."""
     runs = []
     for s in systems:
         t = th * s.tm
@@ -281,7 +285,8 @@ def nucleus_runs(systems: list[System], schedule: Schedule, n_atoms: int | None,
             Stage(t, t, schedule.melt, t_slab=3.0 * s.tm),
             Stage(t, t, schedule.equilibrate, t_slab=t),
             Stage(t, t, schedule.sample / 2, schedule.frames // 2, lambda _, s=s: s.label, t_slab=t, tether=False),
-        ), run_seed(seed, "nucleus", s.name), repeat_for(s, n_atoms or 6000), {"th": th}, slab=NUCLEUS))
+        ), run_seed(seed, "nucleus", s.name), repeat_for(s, n_atoms or 6000), {"th": th}, slab=NUCLEUS,
+            inherent=True))
     return runs
 
 

@@ -18,10 +18,12 @@ import numpy as np
 from structid.errors import StructidError
 from structid.frame import Frame
 from structid.io.writers import AtomicFile, TrajectoryWriter
-from structid.labels import Labels
+from structid.labels import CODE, Labels
 from structid.md.engine import LammpsRunError, start_lammps
 from structid.md.recipes import Run, Slab, initial_frame
-from structid.md.store import FORMAT_VERSION, log_path
+from structid.md.store import FORMAT_VERSION, INHERENT_COLUMN, log_path
+from structid.md.systems import System
+from structid.md.truth import truth_labels
 
 
 def execute(run: Run, root: Path, threads: int | None = None,
@@ -46,13 +48,16 @@ def execute(run: Run, root: Path, threads: int | None = None,
         try:
             # the thermo output a user's own run leaves: `train --log` and `classify --log` read it
             lmp.command(f"log {log}")
-            setup_lammps(lmp, run, frame0, work)
+            setup_lammps(lmp, run.system, frame0, work)
             simulate = _simulate if run.sample is None else _simulate_sample
             for frame, info in simulate(lmp, run, frame0, on_progress):
                 names = frame.properties.get("label")
                 if names is None and info["label"] is not None:
                     names = np.full(len(frame), info["label"])
                 extra = {k: v for k, v in frame.properties.items() if k != "label"}
+                if run.inherent:
+                    inherent = truth_labels(inherent_structure(run.system, frame, threads), run.system.lattice)
+                    extra[INHERENT_COLUMN] = np.array([CODE[name] for name in inherent], dtype=np.int16)
                 writer.write(frame.replace(properties=extra),
                              None if names is None else Labels.from_names(names, method="md"))
                 meta["frames"].append(info)
@@ -70,8 +75,9 @@ def execute(run: Run, root: Path, threads: int | None = None,
     return dump_path, meta_path
 
 
-def setup_lammps(lmp, run: Run, frame: Frame, work: str) -> None:
-    system = run.system
+def setup_lammps(lmp, system: System, frame: Frame, work: str) -> None:
+    """Box, atoms (``frame``'s positions, taken from the cell's origin) and ``system``'s
+    potential in a fresh LAMMPS instance; ``work`` is a folder for the potential's files."""
     for name, text in system.files.items():
         Path(work, name).write_text(text)
     c = frame.cell
@@ -85,8 +91,9 @@ def setup_lammps(lmp, run: Run, frame: Frame, work: str) -> None:
         f"create_box {len(system.species)} box",
     ])
     types = np.array([system.species.index(s) + 1 for s in frame.species])
+    positions = frame.wrapped().positions - frame.origin
     lmp.create_atoms(len(frame), np.arange(1, len(frame) + 1).tolist(), types.tolist(),
-                     frame.positions.ravel().tolist())
+                     positions.ravel().tolist())
     commands = [f"mass {k + 1} {m}" for k, m in enumerate(system.masses)]
     if ionic:
         commands += [f"set type {k + 1} charge {q}" for k, q in enumerate(system.charges)]
@@ -153,7 +160,7 @@ def _simulate(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame
 def _simulate_sample(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tuple[Frame, dict]]:
     """A realistic sample: relaxed, held at the stage's temperature (pressure controlled along
     the axes without vacuum), one snapshot, then minimised at fixed cell for its truth."""
-    from structid.md.truth import surface_depth, truth_labels
+    from structid.md.truth import surface_depth
 
     system = run.system
     stage = run.stages[0]
@@ -187,6 +194,27 @@ def _simulate_sample(lmp, run: Run, frame0: Frame, on_progress) -> Iterator[tupl
     info["truth"] = {str(k): int(v) for k, v in zip(*np.unique(names, return_counts=True))}
     info["open_axes"] = list(open_axes)
     yield frame.replace(properties={"label": names, "depth": depth}), info
+
+
+def inherent_structure(system: System, frame: Frame, threads: int | None = 1) -> Frame:
+    """``frame`` energy-minimised at fixed cell with ``system``'s potential (conjugate gradient,
+    as the realistic samples' truth): the inherent structure, thermal noise removed. Atoms keep
+    their order; positions are in ``frame``'s coordinates (Å)."""
+    with tempfile.TemporaryDirectory() as work:
+        lmp = start_lammps(threads)
+        try:
+            setup_lammps(lmp, system, frame, work)
+            lmp.commands_list(["min_style cg", "minimize 0.0 1.0e-8 5000 50000"])
+            n = lmp.get_natoms()
+            ids = np.array(lmp.numpy.extract_atom("id")[:n], dtype=np.int64)
+            minimised = np.empty((n, 3))
+            minimised[ids - 1] = np.array(lmp.numpy.extract_atom("x")[:n])
+        except Exception as exc:  # the lammps module raises plain Exception on LAMMPS errors
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise LammpsRunError(f"minimising {frame.info.get('source', 'the frame')} failed: {message}") from None
+        finally:
+            lmp.close()
+    return frame.replace(positions=minimised + frame.origin)
 
 
 def _slab_labels(frame: Frame, in_slab: np.ndarray, slab: Slab, crystal: str,

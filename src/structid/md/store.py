@@ -24,6 +24,9 @@ from structid.labels import LEGACY_COLUMN, STRUCTURE_TYPE_COLUMNS, names_from_co
 
 #: version of the metadata files written by :mod:`structid.md.simulate`
 FORMAT_VERSION = 1
+#: the per-atom column of a run's inherent-structure labels (OVITO structure-type numbers), in
+#: the runs of recipes that minimise every snapshot (``Run.inherent``)
+INHERENT_COLUMN = "inherent_structure"
 DUMP_SUFFIX = ".lammpstrj.gz"
 META_SUFFIX = ".json"
 LOG_SUFFIX = ".log"
