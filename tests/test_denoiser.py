@@ -223,3 +223,20 @@ def test_a_given_neighbour_list_gives_the_same_denoising(shipped):
     given = neighbor_list(noisy, 1.6 * 2.55)
     assert np.allclose(shipped.denoise(noisy, 3, neighbors=given).frame.positions,
                        shipped.denoise(noisy, 3).frame.positions, atol=1e-5)
+
+
+def test_blocks_of_atoms_give_the_whole_frames_denoising(shipped, monkeypatch, rng):
+    # big frames are denoised a block of atoms at a time (memory); blocks must change nothing,
+    # also in a triclinic cell where pairs cross the boundary
+    import structid.models.denoiser as module
+    import structid.models.denoiser_network as network
+
+    noisy = gaussian_noise(rotate(lattice("bcc", 2.48, 6), random_rotation_matrix(rng)), 0.06 * 2.48, rng)
+    noisy = noisy.replace(cell=noisy.cell + np.array([[0, 0, 0], [1.5, 0, 0], [0.7, -1.1, 0]]), pbc=True).wrapped()
+    whole = shipped.denoise(noisy, 4, tolerance=0.0)
+    monkeypatch.setattr(module, "ATOM_BLOCK", 97)
+    monkeypatch.setattr(network, "ATOM_BLOCK", 101)
+    blocked = shipped.denoise(noisy, 4, tolerance=0.0)
+    assert whole.iterations == blocked.iterations == 4
+    assert np.allclose(blocked.frame.positions, whole.frame.positions, atol=1e-5)
+    assert np.array_equal(AdaptiveCNA().classify(blocked.frame).codes, AdaptiveCNA().classify(whole.frame).codes)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,9 +285,18 @@ def first_shell_distance(frame: Frame, neighbors: Neighbors = None) -> float:
     return min(median_of_means(distances), SCALE_CAP * float(np.median(distances[:, 0])))
 
 
+#: atoms whose edges are turned into bond vectors at a time: bounds the temporary arrays of a
+#: step (a million-atom frame has ~20 million listed pairs)
+ATOM_BLOCK = 65_536
+
+
 class _Graph:
     """A neighbour list at (cutoff + skin) d, reused across denoising iterations and rebuilt
-    only when it may miss a pair within the cutoff at the current positions and scale."""
+    only when it may miss a pair within the cutoff at the current positions and scale.
+
+    It keeps only what a step needs, compactly (int32 indices and image shifts, about 20 bytes
+    per pair), and turns it into bond vectors a block of atoms at a time: peak memory grows
+    with the frame by the list and the kept edges, not by float64 temporaries of every pair."""
 
     def __init__(self, frame: Frame, skin: float = 0.3, initial: NeighborList | None = None) -> None:
         self.frame, self.skin, self.initial = frame, skin, initial
@@ -301,28 +310,43 @@ class _Graph:
             if CUTOFF * d + 2.0 * moved < self.radius:
                 return
         self.radius = (CUTOFF + self.skin) * d
+        self.i = self.j = self.shifts = None  # let the old list go before the new one is built
         if self.initial is not None and self.initial.cutoff >= self.radius:
             nl = resolve(self.frame, self.initial, r_max=self.radius)  # positions are the frame's
         else:
             nl = neighbor_list(self.frame.replace(positions=positions), self.radius)
         self.initial = None
-        self.i, self.j = nl.i, nl.j
-        self.offset = nl.shifts @ self.frame.cell  # Å, image shift of j
+        # pairs are sorted by atom: atom a's are offsets[a]:offsets[a + 1]
+        self.i, self.j = nl.i.astype(np.int32), nl.j.astype(np.int32)
+        self.shifts, self.offsets = nl.shifts.astype(np.int32), np.asarray(nl.offsets)
         self.built_at = positions.copy()
-        # (n, max neighbours) edge indices of each atom, -1 padded, for first_shell_distance()
-        counts = np.bincount(self.i, minlength=len(positions))
-        order = np.argsort(self.i, kind="stable")
-        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self.slots = np.full((len(positions), max(int(counts.max(initial=0)), 4)), -1, dtype=np.int64)
-        self.slots[self.i[order], np.arange(len(order)) - start[self.i[order]]] = order
+
+    def _blocks(self) -> Iterator[tuple[slice, slice]]:
+        """(atoms, their pairs) of consecutive blocks of :data:`ATOM_BLOCK` atoms."""
+        n = len(self.offsets) - 1
+        for a in range(0, n, ATOM_BLOCK):
+            b = min(a + ATOM_BLOCK, n)
+            yield slice(a, b), slice(int(self.offsets[a]), int(self.offsets[b]))
+
+    def _vectors(self, positions: np.ndarray, pairs: slice) -> np.ndarray:
+        """(m, 3) bond vectors (Å) of the listed ``pairs`` at ``positions``."""
+        cell, shifts = self.frame.cell, self.shifts[pairs]
+        image = shifts[:, 0, None] * cell[0] + shifts[:, 1, None] * cell[1] + shifts[:, 2, None] * cell[2]
+        return positions[self.j[pairs]] + image - positions[self.i[pairs]]
 
     def first_shell_distance(self, positions: np.ndarray) -> float | None:
         """The first-shell distance (Å, the :func:`~structid.neighbors.nn_distance` statistic)
         from the list's edges at ``positions``, or None when half of the atoms or more have
         fewer than 4 neighbours in it."""
-        r = np.sqrt(((positions[self.j] + self.offset - positions[self.i]) ** 2).sum(axis=1))
-        padded = np.where(self.slots >= 0, r[self.slots], np.inf)
-        shell = np.partition(padded, SHELL - 1, axis=1)[:, :SHELL]
+        counts = np.diff(self.offsets)
+        width = max(int(counts.max(initial=0)), SHELL)
+        shell = np.empty((len(counts), SHELL))
+        for atoms, pairs in self._blocks():
+            r = np.sqrt((self._vectors(positions, pairs) ** 2).sum(axis=1))
+            rank = np.arange(pairs.start, pairs.stop) - self.offsets[self.i[pairs]]
+            padded = np.full((atoms.stop - atoms.start, width), np.inf)
+            padded[self.i[pairs] - atoms.start, rank] = r
+            shell[atoms] = np.partition(padded, SHELL - 1, axis=1)[:, :SHELL]
         d = min(median_of_means(shell), SCALE_CAP * float(np.median(shell.min(axis=1))))
         return d if np.isfinite(d) else None
 
@@ -332,9 +356,16 @@ class _Graph:
         torch = runtime.torch_ready()
         where = runtime.device()
         self.refresh(positions, d)
-        vectors = (positions[self.j] + self.offset - positions[self.i]) / d
-        keep = np.einsum("ij,ij->i", vectors, vectors) < CUTOFF ** 2
-        inputs = (model._species_index(self.frame), self.i[keep], self.j[keep], vectors[keep].astype(np.float32))
+        i, j, vectors = [], [], []
+        for _, pairs in self._blocks():
+            v = self._vectors(positions, pairs) / d
+            keep = np.einsum("ij,ij->i", v, v) < CUTOFF ** 2
+            i.append(self.i[pairs][keep])
+            j.append(self.j[pairs][keep])
+            vectors.append(v[keep].astype(np.float32))
+        inputs = (model._species_index(self.frame), *(np.concatenate(a) if a else np.zeros(0, np.int32)
+                                                      for a in (i, j)),
+                  np.concatenate(vectors) if vectors else np.zeros((0, 3), np.float32))
         net = model.net_ if where == "cpu" else model.net_.to(where)
         with torch.no_grad():
             out = net(*(torch.from_numpy(a).to(where) for a in inputs), edge_chunk)
