@@ -147,3 +147,16 @@ def test_nn_distance_of_lattices_and_of_a_given_list(name):
     assert nn_distance(frame, 4, neighbors=neighbor_list(frame, 4.0)) == pytest.approx(2.7)
     with pytest.raises(InputError, match="cannot be estimated"):
         nn_distance(frame.select([0]))
+
+
+def test_pair_list_is_the_neighbor_list_without_vectors(rng):
+    from structid.neighbors import pair_list
+
+    cell = random_triclinic_cell(rng, 8.0)
+    frame = Frame(positions=rng.random((120, 3)) @ cell, cell=cell, pbc=np.array([True, True, False]),
+                  species=np.full(120, "Cu"))
+    full = neighbor_list(frame, 3.1)
+    i, j, shifts, offsets = pair_list(frame, 3.1)
+    assert i.dtype == j.dtype == shifts.dtype == np.int32
+    assert np.array_equal(i, full.i) and np.array_equal(j, full.j) and np.array_equal(shifts, full.shifts)
+    assert np.array_equal(offsets, full.offsets)

@@ -123,6 +123,25 @@ def neighbor_list(frame: Frame, cutoff: float) -> NeighborList:
                         offsets=offsets, cutoff=float(cutoff))
 
 
+def pair_list(frame: Frame, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, shifts, offsets) of every pair closer than ``cutoff`` (Å), in
+    :func:`neighbor_list`'s order (by atom, then by distance), without vectors or distances and
+    in int32: about 20 bytes per pair instead of 56, for a stage that holds tens of millions of
+    pairs (a million-atom frame's denoising graph) and computes its vectors itself."""
+    from vesin import NeighborList as VesinNeighborList
+
+    if not cutoff > 0 or not np.isfinite(cutoff):
+        raise InputError(f"`cutoff` must be a positive number of Å, got {cutoff!r}")
+    calculator = VesinNeighborList(cutoff=float(cutoff), full_list=True)
+    i, j, shifts, vectors = calculator.compute(points=frame.positions - frame.origin, box=completed_cell(frame.cell),
+                                               periodic=frame.pbc.tolist(), quantities="ijSD", copy=True)
+    distances = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+    del vectors
+    order, offsets = _order_by_atom_then_distance(i, distances, len(frame))
+    del distances
+    return i[order].astype(np.int32), j[order].astype(np.int32), shifts[order].astype(np.int32), offsets
+
+
 def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None,
                       neighbors: Neighbors = None) -> NearestNeighbors:
     """The ``k`` nearest neighbors (periodic images included) of every atom.

@@ -186,6 +186,61 @@ class OrderChecked:
         return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "order": order})
 
 
+class SignatureChecked:
+    """A classifier's crystal labels, with those of uniform crystal regions whose bond order is
+    not the label's made ``unknown``: a crystal no template or model knows, taken for the
+    nearest known one.
+
+    Denoising pulls any crystal towards the lattices the denoiser knows, so that PTM then finds
+    a known crystal everywhere in one it does not know (alpha-U becomes hcp). The regional
+    Q_l signature (:class:`OrderChecked`'s third rule) of the *given* positions tells: an atom
+    whose ``neighbors`` nearest atoms carry its crystal label to at least ``uniform`` and whose
+    region's Q_l miss the label's signature by more than its calibrated threshold becomes
+    ``unknown``. Only uniform regions are checked: near a grain or twin boundary, a stacking
+    fault or a defect the region mixes orientations or stackings and its signature fits no
+    single lattice, while the labels there are right (measured: docs/benchmarks.md, "Unknown
+    crystals"). The mismatch goes to ``extra["mismatch"]`` (NaN where not checked).
+    """
+
+    def __init__(self, classifier: Classifier, uniform: float = 0.95, neighbors: int = 64,
+                 radius: float = 3.0) -> None:
+        if not 0 < uniform <= 1:
+            raise InputError(f"the uniform share must be in (0, 1], got {uniform}")
+        if neighbors < 1:
+            raise InputError(f"neighbors must be at least 1, got {neighbors}")
+        self.classifier, self.uniform, self.neighbors = classifier, uniform, neighbors
+        self.order = RegionalOrder(radius)
+        self.signature = RegionalOrder(radius, ls=SIGNATURE_L, bonds="shell")
+        self.name = f"{getattr(classifier, 'name', 'classifier')}+signature"
+
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        """The classes of the checked classifier."""
+        return tuple(getattr(self.classifier, "classes_", ()))
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame`` with the classifier, then check the uniform crystals."""
+        frame = as_frame(frame)
+        labels = self.classifier.classify(frame, neighbors=neighbors)
+        codes = np.asarray(labels.codes).copy()
+        checked = np.full(len(codes), np.nan)
+        crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
+        if len(frame) > self.neighbors and crystal.any():
+            around = nearest_neighbors(frame, self.neighbors, neighbors=resolve(frame, neighbors)).indices
+            same = (codes[around] == codes[:, None]).mean(axis=1)
+            atoms = np.flatnonzero(crystal & (same >= self.uniform))
+            if len(atoms):
+                shared = self.order.find_neighbors(frame)
+                region = self.order.region(frame, shared)
+                names = labels.names[atoms]
+                distance = mismatch(self.signature.compute_all(frame, shared, region)[atoms], names)
+                table = mismatch_thresholds()
+                limit = np.array([table.get(str(name), np.inf) for name in names])
+                checked[atoms] = distance
+                codes[atoms[distance > limit]] = CODE["unknown"]  # NaN (no signature) compares False
+        return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "mismatch": checked})
+
+
 class Hybrid:
     """Crystals and defects from a geometric method, liquids and sparse data from an ML model.
 

@@ -29,7 +29,7 @@ from structid.lattices import LATTICES, lattice
 from structid.models.base import Estimator
 from structid.models.denoiser_network import CUTOFF, build_network
 from structid.neighbors import (CONDENSED_DISTANCE, NeighborList, Neighbors, median_of_means, nearest_neighbors,
-                                neighbor_list, nn_distance, refuse_coincident, resolve)
+                                neighbor_list, nn_distance, pair_list, refuse_coincident, resolve)
 
 #: Lindemann-like largest training noise, in first-shell distances
 SIGMA_MAX = 0.13
@@ -311,14 +311,14 @@ class _Graph:
                 return
         self.radius = (CUTOFF + self.skin) * d
         self.i = self.j = self.shifts = None  # let the old list go before the new one is built
+        # pairs are sorted by atom: atom a's are offsets[a]:offsets[a + 1]
         if self.initial is not None and self.initial.cutoff >= self.radius:
             nl = resolve(self.frame, self.initial, r_max=self.radius)  # positions are the frame's
+            self.i, self.j = nl.i.astype(np.int32), nl.j.astype(np.int32)
+            self.shifts, self.offsets = nl.shifts.astype(np.int32), np.asarray(nl.offsets)
         else:
-            nl = neighbor_list(self.frame.replace(positions=positions), self.radius)
+            self.i, self.j, self.shifts, self.offsets = pair_list(self.frame.replace(positions=positions), self.radius)
         self.initial = None
-        # pairs are sorted by atom: atom a's are offsets[a]:offsets[a + 1]
-        self.i, self.j = nl.i.astype(np.int32), nl.j.astype(np.int32)
-        self.shifts, self.offsets = nl.shifts.astype(np.int32), np.asarray(nl.offsets)
         self.built_at = positions.copy()
 
     def _blocks(self) -> Iterator[tuple[slice, slice]]:
