@@ -88,3 +88,61 @@ def test_probabilities_follow_the_model_whose_label_is_taken():
     assert np.allclose(labels.probabilities[:10], [0, 0.3, 0.6, 0.1])
     assert np.allclose(labels.probabilities[10:], [0.8, 0.2, 0, 0])
     assert np.array_equal(labels.names[:10], ["amorphous"] * 10) and set(labels.names[10:]) == {"fcc"}
+
+
+class _Always:
+    """Every atom gets one label (what denoised PTM gives a crystal it pulled onto a known one)."""
+
+    def __init__(self, name):
+        self.name_ = name
+
+    def classify(self, frame, neighbors=None):
+        return Labels.from_names(np.full(len(frame), self.name_), method="always")
+
+
+def test_signature_check_flags_an_unknown_crystal_taken_for_a_known_one(rng):
+    from structid.lattices import gaussian_noise
+    from structid.models.compose import SignatureChecked
+
+    alpha_u = gaussian_noise(lattice("alpha-u", 2.75, 8), 0.03 * 2.75, rng)
+    labels = SignatureChecked(_Always("hcp")).classify(alpha_u)
+    assert np.mean(labels.names == "unknown") > 0.99 and np.isfinite(labels.extra["mismatch"]).all()
+    # the lattice itself, hot, keeps its label
+    for name, d in (("hcp", 3.2), ("fcc", 2.55), ("bcc", 2.48), ("cd", 2.35)):
+        hot = gaussian_noise(lattice(name, d, 7), 0.06 * d, rng)
+        assert set(SignatureChecked(_Always(name)).classify(hot).names) == {name}
+    with pytest.raises(InputError, match="uniform share"):
+        SignatureChecked(_Always("fcc"), uniform=0)
+
+
+@pytest.mark.parametrize("sample,name,d", [("bicrystal", "fcc", 2.55), ("fault", "hcp", 3.2), ("twin", "fcc", 2.55),
+                                           ("polycrystal", "bcc", 2.48), ("particle", "fcc", 2.55)])
+def test_signature_check_leaves_boundaries_faults_and_surfaces_alone(sample, name, d, rng):
+    # regions that mix orientations or stackings fit no single signature: they are not checked,
+    # so the right labels there (truth: a-CNA on the perfect sample) stay
+    from structid.lattices import gaussian_noise
+    from structid.md import samples
+    from structid.md.truth import truth_labels
+    from structid.models.compose import SignatureChecked
+
+    perfect = samples.build(sample, name, d, 3000)
+    truth = truth_labels(perfect, name)
+
+    class Truth:
+        def classify(self, frame, neighbors=None):
+            return Labels.from_names(truth, method="truth")
+
+    labels = SignatureChecked(Truth()).classify(gaussian_noise(perfect, 0.05 * d, rng))
+    assert np.array_equal(labels.names, truth)
+
+
+def test_default_pipeline_does_not_take_alpha_uranium_for_hcp(rng):
+    from structid.classical import PTM
+    from structid.lattices import gaussian_noise
+    from structid.registry import pipeline
+
+    alpha_u = gaussian_noise(lattice("alpha-u", 2.75, 8), 0.03 * 2.75, rng)
+    # the denoiser pulls it onto hcp, which PTM then finds everywhere
+    assert np.mean(pipeline("ptm+denoise8").classify(alpha_u).names == "hcp") > 0.9
+    assert np.mean(PTM().classify(alpha_u).names == "other") > 0.9
+    assert np.mean(np.isin(pipeline("default").classify(alpha_u).names, ["unknown", "other"])) > 0.99

@@ -149,10 +149,13 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
     crystals no model knows) and for liquid regions (:class:`~structid.models.compose.Hybrid`).
     With the shipped model, the atoms it finds disordered are split into liquid and amorphous by
     a glass-aware model (:class:`~structid.models.compose.LiquidOrAmorphous`): nmcnn-cuzr for a
-    Cu-Zr frame, nmcnn-metals-glass for any other; a ``model`` you name labels them itself."""
-    from structid.models.compose import BySpecies, Hybrid, LiquidOrAmorphous
+    Cu-Zr frame, nmcnn-metals-glass for any other; a ``model`` you name labels them itself.
+    PTM's crystals in uniform regions whose bond order is not their lattice's (a crystal no
+    template knows, pulled onto a known one by the denoiser) become ``unknown``
+    (:class:`~structid.models.compose.SignatureChecked`)."""
+    from structid.models.compose import BySpecies, Hybrid, LiquidOrAmorphous, SignatureChecked
 
-    crystal = build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS, rmsd_cutoff=rmsd_cutoff)
+    crystal = SignatureChecked(build_pipeline("ptm", denoise=DEFAULT_PIPELINE_ITERATIONS, rmsd_cutoff=rmsd_cutoff))
     ml = build_pipeline("nmcnn", model=model, neighbor_average=DEFAULT_PIPELINE_AVERAGE,
                         min_confidence=min_confidence or None, check_order=True)
     if model is None:

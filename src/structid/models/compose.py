@@ -194,22 +194,19 @@ class SignatureChecked:
     Denoising pulls any crystal towards the lattices the denoiser knows, so that PTM then finds
     a known crystal everywhere in one it does not know (alpha-U becomes hcp). The regional
     Q_l signature (:class:`OrderChecked`'s third rule) of the *given* positions tells: an atom
-    whose ``neighbors`` nearest atoms carry its crystal label to at least ``uniform`` and whose
-    region's Q_l miss the label's signature by more than its calibrated threshold becomes
-    ``unknown``. Only uniform regions are checked: near a grain or twin boundary, a stacking
-    fault or a defect the region mixes orientations or stackings and its signature fits no
-    single lattice, while the labels there are right (measured: docs/benchmarks.md, "Unknown
-    crystals"). The mismatch goes to ``extra["mismatch"]`` (NaN where not checked).
+    whose region (the atoms within about ``radius`` first-shell distances) carries its crystal
+    label to at least ``uniform`` and whose region's Q_l miss the label's signature by more than
+    its calibrated threshold becomes ``unknown``. Only uniform regions are checked: near a grain
+    or twin boundary, a stacking fault or a defect the region mixes orientations or stackings
+    and its signature fits no single lattice, while the labels there are right (measured:
+    docs/benchmarks.md, "Unknown crystals"). The mismatch goes to ``extra["mismatch"]`` (NaN
+    where not checked).
     """
 
-    def __init__(self, classifier: Classifier, uniform: float = 0.95, neighbors: int = 64,
-                 radius: float = 3.0) -> None:
+    def __init__(self, classifier: Classifier, uniform: float = 0.95, radius: float = 3.0) -> None:
         if not 0 < uniform <= 1:
             raise InputError(f"the uniform share must be in (0, 1], got {uniform}")
-        if neighbors < 1:
-            raise InputError(f"neighbors must be at least 1, got {neighbors}")
-        self.classifier, self.uniform, self.neighbors = classifier, uniform, neighbors
-        self.order = RegionalOrder(radius)
+        self.classifier, self.uniform = classifier, uniform
         self.signature = RegionalOrder(radius, ls=SIGNATURE_L, bonds="shell")
         self.name = f"{getattr(classifier, 'name', 'classifier')}+signature"
 
@@ -225,13 +222,15 @@ class SignatureChecked:
         codes = np.asarray(labels.codes).copy()
         checked = np.full(len(codes), np.nan)
         crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
-        if len(frame) > self.neighbors and crystal.any():
-            around = nearest_neighbors(frame, self.neighbors, neighbors=resolve(frame, neighbors)).indices
-            same = (codes[around] == codes[:, None]).mean(axis=1)
-            atoms = np.flatnonzero(crystal & (same >= self.uniform))
+        if len(frame) > 1 and crystal.any():
+            shared = self.signature.find_neighbors(frame)
+            region = self.signature.region(frame, shared)
+            present = np.unique(codes[crystal])
+            # per atom: how many atoms of its region carry each crystal label, and how many in all
+            counts = region.sum(np.column_stack([codes == c for c in present] + [np.ones(len(codes), bool)]).astype(np.float64))
+            own = counts[np.arange(len(codes)), np.clip(np.searchsorted(present, codes), 0, len(present) - 1)]
+            atoms = np.flatnonzero(crystal & (own >= self.uniform * counts[:, -1]))
             if len(atoms):
-                shared = self.order.find_neighbors(frame)
-                region = self.order.region(frame, shared)
                 names = labels.names[atoms]
                 distance = mismatch(self.signature.compute_all(frame, shared, region)[atoms], names)
                 table = mismatch_thresholds()
