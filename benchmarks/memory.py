@@ -1,0 +1,77 @@
+"""Peak memory (RSS) and time of pipelines on one big frame, each in a fresh process, with
+OVITO's PTM on the same frame for the ratio.
+
+The frame is fcc Cu with Gaussian noise of 0.05 first-shell distances (the speed benchmark's,
+grown to about ``--atoms`` atoms). Each pipeline runs in its own child process, so that its
+peak resident set size (``ru_maxrss``) is its own: frame, models, neighbour lists and all.
+
+    python benchmarks/memory.py [--atoms 1000000] [--methods ptm,default] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+
+def _child(method: str, cells: int, threads: int | None) -> None:
+    """Run in the child: build the frame, label it, print one JSON line."""
+    import resource
+    import time
+
+    import numpy as np
+
+    from structid import runtime
+
+    runtime.configure(threads, "cpu")
+    from structid.lattices import gaussian_noise, lattice
+    from structid.registry import pipeline
+
+    frame = gaussian_noise(lattice("fcc", 2.556, (cells,) * 3, species="Cu"), 0.05 * 2.556, rng=0)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    classifier = pipeline(method)
+    start = time.perf_counter()
+    labels = classifier.classify(frame)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    names, counts = np.unique(labels.names, return_counts=True)
+    print(json.dumps({"method": method, "atoms": len(frame), "seconds": seconds, "peak_MiB": peak,
+                      "frame_MiB": before, "labels": {str(k): int(v) for k, v in zip(names, counts)}}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--atoms", type=int, default=1_000_000)
+    parser.add_argument("--methods", default="ptm,default")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child[0], int(args.child[1]), args.threads)
+        return
+
+    from structid import runtime
+
+    runtime.configure(args.threads, "cpu")
+    cells = max(2, round((args.atoms / 4) ** (1 / 3)))
+    print(f"CPU: {runtime.cpu_model()}; {runtime.threads()} thread(s); "
+          f"denormals flushed: {'yes' if runtime.denormals_flushed() else 'no'}\n")
+    print("| method | atoms | seconds | x PTM's time | peak RSS (MiB) | after building the frame (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    ptm = None
+    for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+        command = [sys.executable, __file__, "--child", method, str(cells)]
+        if args.threads:
+            command += ["--threads", str(args.threads)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        ptm = row["seconds"] if method == "ptm" else ptm
+        ratio = f"{row['seconds'] / ptm:.1f}" if ptm else ""
+        print(f"| {method} | {row['atoms']:,} | {row['seconds']:.1f} | {ratio} | {row['peak_MiB']:,.0f} | "
+              f"{row['frame_MiB']:,.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
