@@ -37,7 +37,7 @@ def md_list() -> None:
 
 @app.command("run")
 def md_run(
-    recipe: Annotated[str, typer.Argument(help="dc3, cu60, ramp, quench, cycle, interface, extension, foreign or real (see `structid md list`)")],
+    recipe: Annotated[str, typer.Argument(help=f"{', '.join(RECIPES)} (see `structid md list`)")],
     systems: Annotated[Optional[str], typer.Option("--systems", "-s", help="comma-separated systems (default: all of the recipe)")] = None,
     temps: Annotated[Optional[str], typer.Option("--temps", help="Th = T/Tm values, e.g. 0.25,0.5 (ramp: start,stop)")] = None,
     size: Annotated[Optional[int], typer.Option("--size", help="about this many atoms per run (default ~2,000)")] = None,
