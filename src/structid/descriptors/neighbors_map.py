@@ -192,7 +192,6 @@ class NeighborsMap:
         weights = self.weights(frame)
         atoms = np.arange(len(frame)) if atoms is None else np.asarray(atoms, dtype=np.int64)
         inside = nl.distances < r_cut
-        vectors = nl.vectors / scale
         buffer = None
         for start in range(0, len(atoms), chunk):
             block = atoms[start:start + chunk]
@@ -202,7 +201,7 @@ class NeighborsMap:
                 maps.fill(0.0)
             else:
                 maps = buffer = np.zeros(shape, dtype=np.float32)
-            _fill_maps(block, nl.offsets, nl.j, vectors, inside, weights,
+            _fill_maps(block, nl.offsets, nl.j, nl.vectors, float(scale), inside, weights,
                        self.size, self.gamma, self.beta, maps)
             yield block, maps
 
@@ -249,7 +248,9 @@ def _pixel(d2, gamma):
 
 
 @njit(cache=True, parallel=True)
-def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, out):
+def _fill_maps(atoms, offsets, j, vectors_A, scale, inside, weights, size, gamma, beta, out):
+    # vectors_A in Å; each atom's ball is divided by ``scale`` into scratch space, so that no
+    # scaled copy of the whole list (24 bytes per pair) is made
     n = len(atoms)
     # ball size of each requested atom (pairs are sorted by distance: the ball is a prefix)
     ball = np.zeros(n, dtype=np.int64)
@@ -269,10 +270,15 @@ def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, o
         slot_of_rank = np.empty(biggest, dtype=np.int64)
         bucket = np.empty(biggest, dtype=np.int64)
         starts = np.empty(_BUCKETS + 1, dtype=np.int64)
+        vectors = np.empty((biggest, 3))
         for a in range(b * n // n_blocks, (b + 1) * n // n_blocks):
             i = atoms[a]
-            start = offsets[i]
+            first = offsets[i]
             m = ball[a]
+            for x in range(m):
+                for c in range(3):
+                    vectors[x, c] = vectors_A[first + x, c] / scale
+            start = 0  # the ball's pairs, scaled, are vectors[0:m]
             radius2 = 0.0  # squared distance to the farthest ball member (the last one)
             if m > 0:
                 last = vectors[start + m - 1]
@@ -281,7 +287,7 @@ def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, o
                 v = vectors[start + nidx]
                 r2 = v[0] * v[0] + v[1] * v[1] + v[2] * v[2]
                 for c in range(weights.shape[0]):
-                    out[a, c, 0, nidx] = weights[c, i] * weights[c, j[start + nidx]] * _pixel(r2, gamma)
+                    out[a, c, 0, nidx] = weights[c, i] * weights[c, j[first + nidx]] * _pixel(r2, gamma)
             for k in range(1, min(m, size - 1) + 1):
                 vk = vectors[start + k - 1]
                 rk2 = vk[0] * vk[0] + vk[1] * vk[1] + vk[2] * vk[2]
@@ -298,7 +304,7 @@ def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, o
                     v = vectors[start + other]
                     dx, dy, dz = v[0] - vk[0], v[1] - vk[1], v[2] - vk[2]
                     d2[q] = dx * dx + dy * dy + dz * dz
-                    who[q] = j[start + other]
+                    who[q] = j[first + other]
                     keys[q] = d2[q]
                     q += 1
                 # order the ~40 keys: stable bucket sort on the squared distance (every candidate
@@ -328,7 +334,7 @@ def _fill_maps(atoms, offsets, j, vectors, inside, weights, size, gamma, beta, o
                         y -= 1
                     slot_of_rank[y + 1] = slot
                 alpha = max(rk2, 1e-12) ** (-0.5 / beta)
-                jk = j[start + k - 1]
+                jk = j[first + k - 1]
                 for nidx in range(min(q, size)):
                     slot = slot_of_rank[nidx]
                     p = _pixel(d2[slot], gamma)
