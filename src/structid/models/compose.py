@@ -20,6 +20,16 @@ from structid.models.denoiser import Denoiser
 from structid.neighbors import NeighborList, Neighbors, nearest_neighbors, resolve
 
 
+def _own_neighbors(classifier: Classifier, frame: Frame, neighbors: Neighbors = None) -> NeighborList | None:
+    """The list a composition shares with ``classifier``: the one given, else the classifier's
+    own (:meth:`find_neighbors`), else None (it has no single one, or the frame is empty)."""
+    shared = resolve(frame, neighbors)
+    find = getattr(classifier, "find_neighbors", None)
+    if shared is None and find is not None and len(frame):
+        shared = find(frame)
+    return shared
+
+
 class Denoised:
     """Denoise a frame with ``iterations`` steps of ``denoiser``, then label the denoised
     positions with ``classifier``. A neighbour list given to :meth:`classify` serves the
@@ -80,16 +90,12 @@ class NeighborAveraged:
 
     def find_neighbors(self, frame: Frame) -> NeighborList | None:
         """The averaged classifier's neighbour list (None: it has no single one)."""
-        find = getattr(self.classifier, "find_neighbors", None)
-        return find(frame) if find is not None else None
+        return _own_neighbors(self.classifier, frame)
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` from its own and its neighbours' probabilities."""
         frame = as_frame(frame)
-        shared = resolve(frame, neighbors)
-        find = getattr(self.classifier, "find_neighbors", None)
-        if shared is None and find is not None and len(frame):
-            shared = find(frame)
+        shared = _own_neighbors(self.classifier, frame, neighbors)
         labels = self.classifier.classify(frame, neighbors=shared)
         if labels.probabilities is None:
             raise InputError(f"method {labels.method or self.classifier!r} gives no probabilities to "
@@ -325,15 +331,12 @@ class LiquidOrAmorphous:
 
     def find_neighbors(self, frame: Frame) -> NeighborList | None:
         """The first classifier's neighbour list (None: it has no single one)."""
-        find = getattr(self.classifier, "find_neighbors", None)
-        return find(frame) if find is not None else None
+        return _own_neighbors(self.classifier, frame)
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame``; ``glass`` runs only when some atom is disordered."""
         frame = as_frame(frame)
-        shared = resolve(frame, neighbors)
-        if shared is None and len(frame):
-            shared = self.find_neighbors(frame)
+        shared = _own_neighbors(self.classifier, frame, neighbors)
         labels = self.classifier.classify(frame, neighbors=shared)
         codes = np.asarray(labels.codes).copy()
         disorder = (CODE["liquid"], CODE["amorphous"])
