@@ -45,6 +45,8 @@ DEFAULT_L = (4, 6, 8, 10, 12)
 #: the degrees of the lattice signatures: l = 2 adds the anisotropy of non-cubic lattices (zero in
 #: cubic ones), which tells alpha-U from bcc
 SIGNATURE_L = (2, *DEFAULT_L)
+#: columns of per-atom values a region sum copies at a time (memory of big frames)
+COLUMN_BLOCK = 16
 #: the file of :func:`signatures` and :func:`mismatch_thresholds`, in the package; regenerated
 #: by ``python -m structid.training.order`` (the signatures are deterministic)
 SIGNATURE_FILE = Path(__file__).with_name("order_signatures.json")
@@ -133,11 +135,13 @@ class RegionalOrder:
         ls = np.array(self.ls, dtype=np.int64)
         per_atom = np.bincount(i, minlength=n).astype(np.float64)
         # the kernel gives the mean over each atom's bonds; the region sums bonds, not atoms
-        sums = _qlm_kernel(_offsets(i, n), vec, ls) * per_atom[:, None]
+        sums = _qlm_kernel(_offsets(i, n), vec, ls)
+        sums *= per_atom[:, None]
         region = self.region(frame, given) if region is None else region
-        bonds = region.sum(per_atom)
-        mean = region.sum(sums) / np.maximum(bonds, 1.0)[:, None]
-        return _norms(mean, ls)
+        # atoms of one voxel share its region: Q_l per voxel, then per atom
+        bonds = region.voxel_sum(per_atom)
+        mean = region.voxel_sum(sums) / np.maximum(bonds, 1.0)[:, None]
+        return _norms(mean, ls)[region.atom_voxel]
 
     def compute(self, frame: Frame, neighbors: Neighbors = None, region: Region | None = None) -> np.ndarray:
         """(n,) order of every atom: the largest regional Q_l (0 to 1)."""
@@ -192,6 +196,15 @@ class Region:
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         """(n, ...) sum of ``values`` (one row per atom) over every atom's region."""
+        return self.voxel_sum(values)[self.atom_voxel]
+
+    def voxel_sum(self, values: np.ndarray) -> np.ndarray:
+        """(voxels, ...) sum of ``values`` (one row per atom) over the region of every voxel
+        (its atoms share it: index with ``atom_voxel``). Columns are summed
+        :data:`COLUMN_BLOCK` at a time: a million atoms' Y_lm sums would otherwise be copied whole."""
+        if values.ndim > 1 and values.shape[1] > COLUMN_BLOCK:
+            return np.concatenate([self.voxel_sum(values[:, c:c + COLUMN_BLOCK])
+                                   for c in range(0, values.shape[1], COLUMN_BLOCK)], axis=1)
         n_voxels = len(self.keys)
         per_voxel = np.add.reduceat(values[self._order], self._starts, axis=0)
         total = np.zeros_like(per_voxel)
@@ -203,7 +216,7 @@ class Region:
             found = np.minimum(np.searchsorted(self.keys, keys), n_voxels - 1)
             hit = self.keys[found] == keys
             total[np.flatnonzero(inside)[hit]] += per_voxel[found[hit]]
-        return total[self.atom_voxel]
+        return total
 
 
 def compute_signatures(seed: int = 0) -> dict[str, list[list[float]]]:
