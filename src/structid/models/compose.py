@@ -30,6 +30,17 @@ def _own_neighbors(classifier: Classifier, frame: Frame, neighbors: Neighbors = 
     return shared
 
 
+def _misfits(q: np.ndarray, names: np.ndarray, limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(mismatch, whether it exceeds the limit) of atoms whose regional signature Q_l are ``q``
+    and whose labels are ``names``; ``limit``: one threshold for all, default each label's
+    calibrated one. A label without a signature has NaN mismatch and is never a misfit."""
+    distance = mismatch(q, names)
+    if limit is None:
+        table = mismatch_thresholds()
+        limit = np.array([table.get(str(name), np.inf) for name in names])
+    return distance, distance > limit  # NaN compares False
+
+
 class Denoised:
     """Denoise a frame with ``iterations`` steps of ``denoiser``, then label the denoised
     positions with ``classifier``. A neighbour list given to :meth:`classify` serves the
@@ -180,14 +191,8 @@ class OrderChecked:
         misfit = np.zeros(len(codes), bool)
         if (crystal & ordered).any():
             atoms = np.flatnonzero(crystal & ordered)
-            names = labels.names[atoms]
-            distance = mismatch(self.signature.compute_all(frame, neighbors, region)[atoms], names)
-            if self.mismatch is None:
-                table = mismatch_thresholds()
-                limit = np.array([table.get(str(name), np.inf) for name in names])
-            else:
-                limit = self.mismatch
-            misfit[atoms] = distance > limit  # NaN (no signature) compares False
+            q = self.signature.compute_all(frame, neighbors, region)[atoms]
+            misfit[atoms] = _misfits(q, labels.names[atoms], self.mismatch)[1]
         codes[(disordered & ordered) | (crystal & ~ordered) | misfit] = CODE["unknown"]
         return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "order": order})
 
@@ -237,12 +242,9 @@ class SignatureChecked:
             own = counts[np.arange(len(codes)), np.clip(np.searchsorted(present, codes), 0, len(present) - 1)]
             atoms = np.flatnonzero(crystal & (own >= self.uniform * counts[:, -1]))
             if len(atoms):
-                names = labels.names[atoms]
-                distance = mismatch(self.signature.compute_all(frame, shared, region)[atoms], names)
-                table = mismatch_thresholds()
-                limit = np.array([table.get(str(name), np.inf) for name in names])
-                checked[atoms] = distance
-                codes[atoms[distance > limit]] = CODE["unknown"]  # NaN (no signature) compares False
+                q = self.signature.compute_all(frame, shared, region)[atoms]
+                checked[atoms], misfit = _misfits(q, labels.names[atoms])
+                codes[atoms[misfit]] = CODE["unknown"]
         return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "mismatch": checked})
 
 
