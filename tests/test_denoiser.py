@@ -225,18 +225,51 @@ def test_a_given_neighbour_list_gives_the_same_denoising(shipped):
                        shipped.denoise(noisy, 3).frame.positions, atol=1e-5)
 
 
-def test_blocks_of_atoms_give_the_whole_frames_denoising(shipped, monkeypatch, rng):
-    # big frames are denoised a block of atoms at a time (memory); blocks must change nothing,
-    # also in a triclinic cell where pairs cross the boundary
-    import structid.models.denoiser as module
+def test_compiled_kernels_and_blocks_give_the_torch_layers_denoising(shipped, monkeypatch, rng):
+    # inference runs compiled kernels (bond vectors, messages) and updates big frames a block of
+    # atoms at a time; the plain torch layers on the whole frame are the reference, also in a
+    # triclinic cell where pairs cross the boundary
+    import structid.models.denoiser_kernels as kernels
     import structid.models.denoiser_network as network
 
     noisy = gaussian_noise(rotate(lattice("bcc", 2.48, 6), random_rotation_matrix(rng)), 0.06 * 2.48, rng)
     noisy = noisy.replace(cell=noisy.cell + np.array([[0, 0, 0], [1.5, 0, 0], [0.7, -1.1, 0]]), pbc=True).wrapped()
     whole = shipped.denoise(noisy, 4, tolerance=0.0)
-    monkeypatch.setattr(module, "ATOM_BLOCK", 97)
+    monkeypatch.setattr(kernels, "grouped_offsets", lambda i, n: None)
     monkeypatch.setattr(network, "ATOM_BLOCK", 101)
     blocked = shipped.denoise(noisy, 4, tolerance=0.0)
     assert whole.iterations == blocked.iterations == 4
     assert np.allclose(blocked.frame.positions, whole.frame.positions, atol=1e-5)
+    assert not np.array_equal(blocked.frame.positions, noisy.positions)
     assert np.array_equal(AdaptiveCNA().classify(blocked.frame).codes, AdaptiveCNA().classify(whole.frame).codes)
+
+
+@pytest.mark.parametrize("n_rbf", [5, 8])
+def test_compiled_messages_are_the_torch_layers_sums(n_rbf, rng):
+    # random weights and features, uneven neighbour counts, bonds past the cutoff and of zero
+    # length: the fused kernel against the layer's torch code
+    import torch
+
+    from structid.models.denoiser_kernels import grouped_offsets
+    from structid.models.denoiser_network import CUTOFF, build_network
+
+    torch.manual_seed(3)
+    net = build_network(1, 16, 2, n_rbf).eval()
+    n = 40
+    i = np.sort(rng.integers(0, n, 500)).astype(np.int32)
+    j = rng.integers(0, n, 500).astype(np.int32)
+    vectors = rng.normal(scale=0.8, size=(500, 3)).astype(np.float32)
+    vectors[7] = 0.0
+    assert (np.linalg.norm(vectors, axis=1) > CUTOFF).any()
+    s = torch.from_numpy(rng.normal(size=(n, 16)).astype(np.float32))
+    v = torch.from_numpy(rng.normal(size=(n, 3, 16)).astype(np.float32))
+    message = net.messages[0]
+    with torch.no_grad():
+        for first in (True, False):
+            reference = message(s, v, torch.from_numpy(i), torch.from_numpy(j), torch.from_numpy(vectors),
+                                net.geometry, 64, first=first)
+            fused = message.fused(s, v, grouped_offsets(i, n), torch.from_numpy(j), torch.from_numpy(vectors),
+                                  net.centers, first=first)
+            for a, b in zip(reference, fused):
+                assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert grouped_offsets(i[::-1].copy(), n) is None

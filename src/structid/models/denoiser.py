@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from structid.frame import Frame, as_frame
 from structid.io.writers import AtomicFile
 from structid.lattices import LATTICES, lattice
 from structid.models.base import Estimator
+from structid.models.denoiser_kernels import edges_within, nearest_distances
 from structid.models.denoiser_network import CUTOFF, build_network
 from structid.neighbors import (CONDENSED_DISTANCE, NeighborList, Neighbors, median_of_means, nearest_neighbors,
                                 neighbor_list, nn_distance, pair_list, refuse_coincident, resolve)
@@ -285,18 +286,14 @@ def first_shell_distance(frame: Frame, neighbors: Neighbors = None) -> float:
     return min(median_of_means(distances), SCALE_CAP * float(np.median(distances[:, 0])))
 
 
-#: atoms whose edges are turned into bond vectors at a time: bounds the temporary arrays of a
-#: step (a million-atom frame has ~20 million listed pairs)
-ATOM_BLOCK = 65_536
-
-
 class _Graph:
     """A neighbour list at (cutoff + skin) d, reused across denoising iterations and rebuilt
     only when it may miss a pair within the cutoff at the current positions and scale.
 
-    It keeps only what a step needs, compactly (int32 indices and image shifts, about 20 bytes
-    per pair), and turns it into bond vectors a block of atoms at a time: peak memory grows
-    with the frame by the list and the kept edges, not by float64 temporaries of every pair."""
+    It keeps only what a step needs, compactly (int32 neighbour indices and image shifts, 16
+    bytes per pair, grouped by atom), and compiled kernels turn it into the edges within the
+    cutoff in one pass: peak memory grows with the frame by the list and the kept edges, not by
+    float64 temporaries of every pair."""
 
     def __init__(self, frame: Frame, skin: float = 0.3, initial: NeighborList | None = None) -> None:
         self.frame, self.skin, self.initial = frame, skin, initial
@@ -310,43 +307,21 @@ class _Graph:
             if CUTOFF * d + 2.0 * moved < self.radius:
                 return
         self.radius = (CUTOFF + self.skin) * d
-        self.i = self.j = self.shifts = None  # let the old list go before the new one is built
+        self.j = self.shifts = None  # let the old list go before the new one is built
         # pairs are sorted by atom: atom a's are offsets[a]:offsets[a + 1]
         if self.initial is not None and self.initial.cutoff >= self.radius:
             nl = resolve(self.frame, self.initial, r_max=self.radius)  # positions are the frame's
-            self.i, self.j = nl.i.astype(np.int32), nl.j.astype(np.int32)
-            self.shifts, self.offsets = nl.shifts.astype(np.int32), np.asarray(nl.offsets)
+            self.j, self.shifts, self.offsets = nl.j.astype(np.int32), nl.shifts.astype(np.int32), np.asarray(nl.offsets)
         else:
-            self.i, self.j, self.shifts, self.offsets = pair_list(self.frame.replace(positions=positions), self.radius)
+            _, self.j, self.shifts, self.offsets = pair_list(self.frame.replace(positions=positions), self.radius)
         self.initial = None
         self.built_at = positions.copy()
-
-    def _blocks(self) -> Iterator[tuple[slice, slice]]:
-        """(atoms, their pairs) of consecutive blocks of :data:`ATOM_BLOCK` atoms."""
-        n = len(self.offsets) - 1
-        for a in range(0, n, ATOM_BLOCK):
-            b = min(a + ATOM_BLOCK, n)
-            yield slice(a, b), slice(int(self.offsets[a]), int(self.offsets[b]))
-
-    def _vectors(self, positions: np.ndarray, pairs: slice) -> np.ndarray:
-        """(m, 3) bond vectors (Å) of the listed ``pairs`` at ``positions``."""
-        cell, shifts = self.frame.cell, self.shifts[pairs]
-        image = shifts[:, 0, None] * cell[0] + shifts[:, 1, None] * cell[1] + shifts[:, 2, None] * cell[2]
-        return positions[self.j[pairs]] + image - positions[self.i[pairs]]
 
     def first_shell_distance(self, positions: np.ndarray) -> float | None:
         """The first-shell distance (Å, the :func:`~structid.neighbors.nn_distance` statistic)
         from the list's edges at ``positions``, or None when half of the atoms or more have
         fewer than 4 neighbours in it."""
-        counts = np.diff(self.offsets)
-        width = max(int(counts.max(initial=0)), SHELL)
-        shell = np.empty((len(counts), SHELL))
-        for atoms, pairs in self._blocks():
-            r = np.sqrt((self._vectors(positions, pairs) ** 2).sum(axis=1))
-            rank = np.arange(pairs.start, pairs.stop) - self.offsets[self.i[pairs]]
-            padded = np.full((atoms.stop - atoms.start, width), np.inf)
-            padded[self.i[pairs] - atoms.start, rank] = r
-            shell[atoms] = np.partition(padded, SHELL - 1, axis=1)[:, :SHELL]
+        shell = nearest_distances(positions, self.frame.cell, self.offsets, self.j, self.shifts, SHELL)
         d = min(median_of_means(shell), SCALE_CAP * float(np.median(shell.min(axis=1))))
         return d if np.isfinite(d) else None
 
@@ -356,16 +331,8 @@ class _Graph:
         torch = runtime.torch_ready()
         where = runtime.device()
         self.refresh(positions, d)
-        i, j, vectors = [], [], []
-        for _, pairs in self._blocks():
-            v = self._vectors(positions, pairs) / d
-            keep = np.einsum("ij,ij->i", v, v) < CUTOFF ** 2
-            i.append(self.i[pairs][keep])
-            j.append(self.j[pairs][keep])
-            vectors.append(v[keep].astype(np.float32))
-        inputs = (model._species_index(self.frame), *(np.concatenate(a) if a else np.zeros(0, np.int32)
-                                                      for a in (i, j)),
-                  np.concatenate(vectors) if vectors else np.zeros((0, 3), np.float32))
+        i, j, vectors = edges_within(positions, self.frame.cell, self.offsets, self.j, self.shifts, d, CUTOFF)
+        inputs = (model._species_index(self.frame), i, j, vectors)
         net = model.net_ if where == "cpu" else model.net_.to(where)
         with torch.no_grad():
             out = net(*(torch.from_numpy(a).to(where) for a in inputs), edge_chunk)

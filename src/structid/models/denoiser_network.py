@@ -50,6 +50,17 @@ def build_network(n_species: int, features: int, layers: int, n_rbf: int):
                 dv.index_add_(0, ii, term)
             return s + ds, v + dv
 
+        def fused(self, s, v, offsets, j, vectors, centers, first: bool = False):
+            """What :meth:`forward` gives, by the compiled kernel: CPU inference on edges
+            grouped by atom (``offsets``)."""
+            from structid.models.denoiser_kernels import messages
+
+            s_out, v_out = s.clone(), v.clone()
+            messages(self.phi(s).numpy(), v.numpy(), offsets, j.numpy(), vectors.numpy(),
+                     self.filter.weight.detach().numpy().T.copy(), self.filter.bias.detach().numpy(), tuple(centers.tolist()),
+                     CUTOFF, first, s_out.numpy(), v_out.numpy())
+            return s_out, v_out
+
     class Update(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -97,8 +108,16 @@ def build_network(n_species: int, features: int, layers: int, n_rbf: int):
             """(n, 3) displacements from (m, 3) bond vectors i -> j, all in units of d."""
             s = self.embed(species)
             v = torch.zeros(len(species), 3, features, dtype=s.dtype)
+            offsets = None
+            if not torch.is_grad_enabled() and s.device.type == "cpu" and s.dtype == torch.float32:
+                from structid.models.denoiser_kernels import grouped_offsets
+
+                offsets = grouped_offsets(i.numpy(), len(species))
             for k, (message, update) in enumerate(zip(self.messages, self.updates)):
-                s, v = message(s, v, i, j, vectors, self.geometry, edge_chunk, first=k == 0)
+                if offsets is None:
+                    s, v = message(s, v, i, j, vectors, self.geometry, edge_chunk, first=k == 0)
+                else:
+                    s, v = message.fused(s, v, offsets, j, vectors, self.centers, first=k == 0)
                 s, v = update(s, v)
             return (v * self.gate(s)[:, None, :]).sum(dim=-1)
 
