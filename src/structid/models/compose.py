@@ -45,22 +45,24 @@ class Denoised:
     """Denoise a frame with ``iterations`` steps of ``denoiser``, then label the denoised
     positions with ``classifier``. A neighbour list given to :meth:`classify` serves the
     denoiser's first step (the classifier sees moved atoms and searches again). ``scale``: a
-    fixed first-shell distance in Å (default: estimated before every step)."""
+    fixed first-shell distance in Å (default: estimated before every step); ``tolerance``:
+    fewer steps when the largest one is below this many first-shell distances."""
 
     def __init__(self, denoiser: Denoiser, classifier: Classifier, iterations: int = 8,
-                 scale: float | None = None) -> None:
+                 scale: float | None = None, tolerance: float = 1e-3) -> None:
         if iterations < 0:
             raise InputError(f"the number of denoising iterations must be >= 0, got {iterations}")
         if scale is not None and not scale > 0:
             raise InputError(f"the first-shell distance must be a positive length in Å, got {scale}")
         self.denoiser, self.classifier, self.iterations = denoiser, classifier, iterations
-        self.scale = scale
+        self.scale, self.tolerance = scale, tolerance
         self.name = f"{getattr(classifier, 'name', 'classifier')}+denoise{iterations}"
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` from its denoised position."""
         frame = as_frame(frame)
-        denoised = self.denoiser.denoise(frame, self.iterations, scale=self.scale, neighbors=neighbors).frame
+        denoised = self.denoiser.denoise(frame, self.iterations, self.tolerance, scale=self.scale,
+                                         neighbors=neighbors).frame
         return replace(self.classifier.classify(denoised), method=self.name)
 
 
