@@ -222,9 +222,7 @@ def interior_shell_radii(nl: NeighborList, size: int) -> np.ndarray:
     enough = nl.counts() >= size
     if not enough.any():
         return nl.distances
-    slots = nl.offsets[:-1][enough][:, None] + np.arange(size)
-    d_n = nl.distances[slots[:, -1]]
-    shift = np.linalg.norm(nl.vectors[slots].mean(axis=1), axis=1)
+    d_n, shift = _shell_and_centroid(nl.offsets[:-1][enough], nl.distances, nl.vectors, size)
     inside = shift <= OPEN_SHIFT * d_n
     if not inside.any():
         return d_n
@@ -232,6 +230,27 @@ def interior_shell_radii(nl: NeighborList, size: int) -> np.ndarray:
     # neighbours; in bulk crystals and liquids no atom reaches past OPEN_REACH x the median
     d_n = d_n[inside]
     return d_n[d_n <= OPEN_REACH * np.median(d_n)]
+
+
+@njit(cache=True, parallel=True)
+def _shell_and_centroid(starts, distances, vectors, size):
+    # distance to the size-th neighbour and length of the neighbours' centroid, for the atoms
+    # whose pairs start at ``starts``: the NumPy version gathered (n, size, 3) float64 vectors
+    # (768 MB for a million atoms); the sums run in its order, so the values are the same
+    n = len(starts)
+    d_n = np.empty(n)
+    shift = np.empty(n)
+    for a in prange(n):
+        first = starts[a]
+        d_n[a] = distances[first + size - 1]
+        x = y = z = 0.0
+        for k in range(size):
+            x += vectors[first + k, 0]
+            y += vectors[first + k, 1]
+            z += vectors[first + k, 2]
+        x, y, z = x / size, y / size, z / size
+        shift[a] = np.sqrt(x * x + y * y + z * z)
+    return d_n, shift
 
 
 #: buckets of the per-row distance sort in the map kernel (~1.5 candidates per bucket)
