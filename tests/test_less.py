@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -153,3 +155,27 @@ def test_train_classify_and_extend_on_the_command_line(tmp_path):
     same = run_cli("train", "less", str(graphite), "--extend", str(model), "--add", "graphite",
                    "-o", str(model), "--force")
     assert same.returncode == 2 and "is the model being extended" in same.stderr
+
+
+def test_radius_vote_is_scikit_learns_radius_neighbors_classifier(rng):
+    # the level-0 neighbour vote runs without scikit-learn's per-query loop: same probabilities
+    # on random rows, with queries that reach no training row (zeros) and one that sits on a
+    # training row (that row takes all the weight)
+    from sklearn.neighbors import RadiusNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from structid.models.less import _predict_proba
+
+    train = rng.normal(size=(400, 5))
+    labels = rng.integers(0, 4, 400)
+    model = make_pipeline(StandardScaler(), RadiusNeighborsClassifier(
+        radius=1.0, weights="distance", outlier_label=-1)).fit(train, labels)
+    x = np.vstack([rng.normal(size=(300, 5)), rng.normal(size=(20, 5)) + 40.0, train[:3]])
+    with warnings.catch_warnings():  # scikit-learn on outliers with a label outside its classes
+        warnings.simplefilter("ignore")
+        expected = model.predict_proba(x)
+    got = _predict_proba(model, x)
+    assert np.array_equal(got, expected)
+    assert not got[300:320].any() and got[300:].shape[0] == 23
+    assert np.array_equal(got[320:], np.eye(4)[labels[:3]])

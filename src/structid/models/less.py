@@ -372,7 +372,7 @@ def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
         warnings.simplefilter("ignore")
         # scikit-learn's trees predict on one thread and release the GIL: run models side by side
         with ThreadPoolExecutor(max_workers=runtime.threads()) as pool:
-            probas = list(pool.map(lambda model: model.predict_proba(x), [m for _, m in level0]))
+            probas = list(pool.map(lambda model: _predict_proba(model, x), [m for _, m in level0]))
     columns = []
     for (c, model), proba in zip(level0, probas):
         classes = list(model.classes_)
@@ -385,3 +385,43 @@ def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
         else:
             columns.append(proba[:, [classes.index(1)]] if 1 in classes else np.zeros((len(x), 1)))
     return np.hstack(columns)
+
+
+def _predict_proba(model, x: np.ndarray) -> np.ndarray:
+    """``model.predict_proba(x)``; the radius-neighbour vote by :func:`radius_vote`."""
+    steps = getattr(model, "steps", None)
+    if steps and len(steps) == 2 and type(steps[1][1]).__name__ == "RadiusNeighborsClassifier":
+        scaler, vote = steps[0][1], steps[1][1]
+        if (type(scaler).__name__ == "StandardScaler" and vote.weights == "distance" and vote.metric == "minkowski"
+                and vote.p == 2 and not vote.outputs_2d_ and hasattr(vote, "_y")):
+            return radius_vote(vote, vote._y, scaler.transform(x))
+    return model.predict_proba(x)
+
+
+def radius_vote(vote, codes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(n, n_classes) probabilities of a fitted scikit-learn ``RadiusNeighborsClassifier``
+    with ``weights="distance"`` (``vote``; ``codes``: its training rows' class indices) for
+    rows ``x``: the 1/distance-weighted class shares of the training rows within its radius (a
+    row at distance 0 takes all the weight; none within reach: zeros). The same neighbour
+    search and the same sums as ``vote.predict_proba``, which adds each query's votes in a
+    Python loop (half of its time on 100k atoms); here one ``bincount`` does all."""
+    n_classes = len(vote.classes_)
+    distances, indices = vote.radius_neighbors(x)
+    counts = np.fromiter((len(a) for a in indices), dtype=np.int64, count=len(indices))
+    out = np.zeros((len(x), n_classes))
+    if not counts.any():
+        return out
+    distances, indices = np.concatenate(distances), np.concatenate(indices)
+    rows = np.repeat(np.arange(len(x)), counts)
+    with np.errstate(divide="ignore"):
+        weights = 1.0 / distances
+    exact = np.isinf(weights)
+    if exact.any():  # a row at distance 0: only such rows vote for that query
+        hit = np.zeros(len(x), dtype=bool)
+        hit[rows[exact]] = True
+        weights = np.where(hit[rows], exact.astype(np.float64), weights)
+    sums = np.bincount(rows * n_classes + codes[indices], weights=weights,
+                       minlength=len(x) * n_classes).reshape(len(x), n_classes)
+    total = sums.sum(axis=1, keepdims=True)
+    total[total == 0.0] = 1.0
+    return sums / total
