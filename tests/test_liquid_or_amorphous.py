@@ -146,3 +146,29 @@ def test_default_pipeline_does_not_take_alpha_uranium_for_hcp(rng):
     assert np.mean(pipeline("ptm+denoise8").classify(alpha_u).names == "hcp") > 0.9
     assert np.mean(PTM().classify(alpha_u).names == "other") > 0.9
     assert np.mean(np.isin(pipeline("default").classify(alpha_u).names, ["unknown", "other"])) > 0.99
+
+
+def test_crystal_pockets_take_the_glass_models_label_and_crystals_keep_theirs():
+    # half of the frame a crystal, the other half disordered with a pocket of one atom and its
+    # 12 neighbours called fcc: the pocket is disordered, the crystal's inside stays fcc
+    frame = lattice("fcc", D, 8)  # 2,048 atoms
+    x = frame.positions[:, 0]
+    crystal = x < x.max() / 2
+    centre = int(np.argmin(np.linalg.norm(frame.positions - frame.positions.mean(axis=0) - [D * 2.5, 0, 0], axis=1)))
+    pocket = np.linalg.norm(frame.positions - frame.positions[centre], axis=1) < 1.1 * D
+    assert pocket.sum() == 13 and not (pocket & crystal).any()
+    first = np.where(crystal | pocket, CODE["fcc"], CODE["liquid"])
+    order = np.where(crystal, 0.6, 0.05)
+    glass = _Fixed(np.full(len(frame), CODE["amorphous"]))
+    plain = LiquidOrAmorphous(_Fixed(first, order), glass).classify(frame).codes
+    assert np.all(plain[pocket] == CODE["fcc"])
+    codes = LiquidOrAmorphous(_Fixed(first, order), glass, pocket_share=0.7).classify(frame).codes
+    assert np.all(codes[pocket] == CODE["amorphous"])
+    deep = (x > 2 * D) & (x < x.max() / 2 - 2 * D)  # two layers and more from both interfaces (periodic)
+    assert deep.sum() > 200 and np.all(codes[deep] == CODE["fcc"])
+    # a crystal with holes (every third atom not crystalline) keeps every crystal label
+    holes = np.where(np.arange(len(frame)) % 3 == 0, CODE["liquid"], CODE["fcc"])
+    codes = LiquidOrAmorphous(_Fixed(holes, np.full(len(frame), 0.6)), glass, pocket_share=0.5).classify(frame).codes
+    assert np.array_equal(codes == CODE["fcc"], holes == CODE["fcc"])
+    with pytest.raises(InputError, match="pocket_share"):
+        LiquidOrAmorphous(_Fixed(first), glass, pocket_share=1.5)

@@ -141,6 +141,10 @@ DEFAULT_PIPELINE_AVERAGE = 12
 #: system it was trained on, and one for every other frame
 GLASS_MODELS: dict[tuple[str, ...], str] = {("Cu", "Zr"): "nmcnn-cuzr"}
 DEFAULT_GLASS_MODEL = "nmcnn-metals-glass"
+#: an ML crystal atom with fewer crystal atoms than this share among its 32 nearest is a pocket
+#: in a glass or liquid, which the glass-aware model labels (measured: Ni glass 91.7 -> 97.4 %,
+#: liquid beside nuclei 3.8-4.3 -> 2.7-3.5 % crystalline, DC3 and missing atoms unchanged)
+DEFAULT_POCKET_SHARE = 0.7
 
 
 def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
@@ -168,7 +172,7 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
             return build_pipeline("nmcnn", model=name, neighbor_average=DEFAULT_PIPELINE_AVERAGE)
         glass = BySpecies({species: glass_model(name) for species, name in GLASS_MODELS.items()},
                           glass_model(DEFAULT_GLASS_MODEL))
-        ml = LiquidOrAmorphous(ml, glass)
+        ml = LiquidOrAmorphous(ml, glass, pocket_share=DEFAULT_POCKET_SHARE)
     hybrid = Hybrid(crystal, ml)
     hybrid.name = "default"
     return hybrid

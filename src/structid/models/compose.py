@@ -319,12 +319,22 @@ class LiquidOrAmorphous:
     is liquid or amorphous. Crystal labels, ``other`` and the ``unknown`` of ordered regions
     stay, so nothing ``classifier`` got right on crystals can change. The region's order is
     ``classifier``'s ``extra["order"]`` (:class:`OrderChecked`) or computed here.
+
+    ``pocket_share`` > 0: a crystal atom with fewer than that share of crystal atoms among its
+    ``pocket_neighbors`` nearest (a pocket of a few dozen atoms, not a crystal) is treated as
+    disordered too. A crystal model calls small pockets of a metallic glass hcp or fcc (Ni: 5–9 %
+    of the atoms), and of a liquid around a nucleus; a crystal with half of its atoms missing is
+    crystalline throughout and keeps its labels (docs/benchmarks.md, "Pockets").
     """
 
-    def __init__(self, classifier: Classifier, glass: Classifier, ordered: float = ORDERED) -> None:
+    def __init__(self, classifier: Classifier, glass: Classifier, ordered: float = ORDERED,
+                 pocket_share: float = 0.0, pocket_neighbors: int = 32) -> None:
         if not 0 < ordered < 1:
             raise InputError(f"the order threshold must be between 0 and 1, got {ordered}")
+        if not 0 <= pocket_share <= 1 or pocket_neighbors < 1:
+            raise InputError("pocket_share must be between 0 and 1 and pocket_neighbors at least 1")
         self.classifier, self.glass, self.ordered = classifier, glass, ordered
+        self.pocket_share, self.pocket_neighbors = pocket_share, pocket_neighbors
         self.order = RegionalOrder()
         self.name = f"{getattr(classifier, 'name', 'classifier')}/{getattr(glass, 'name', 'glass')}"
 
@@ -351,6 +361,12 @@ class LiquidOrAmorphous:
             if order is None:
                 order = self.order.compute(frame, shared)
             candidates |= unknown & (np.asarray(order) < self.ordered)
+        if self.pocket_share > 0:
+            crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
+            if crystal.any() and not crystal.all():
+                k = min(self.pocket_neighbors, max(len(frame) - 1, 1))
+                around = nearest_neighbors(frame, k, neighbors=shared).indices
+                candidates |= crystal & (crystal[around].mean(axis=1) < self.pocket_share)
         classes, probabilities = tuple(labels.classes), labels.probabilities
         if candidates.any():
             second = self.glass.classify(frame, neighbors=shared)
