@@ -211,6 +211,30 @@ def test_hybrid_takes_ml_labels_only_where_the_templates_find_no_crystal_around(
     assert np.array_equal(hot.codes, ml)
 
 
+def test_hybrid_takes_the_ml_models_minority_crystals_only_where_the_templates_see_one():
+    frame = lattice("fcc", D, 8)  # 2,048 atoms
+    r = np.linalg.norm(frame.positions - frame.positions[0] - frame.cell.diagonal() / 2, axis=1)
+    ball, shell = r < 2.2 * D, (r >= 2.2 * D) & (r < 3.2 * D)
+    assert 0.02 < ball.mean() < 0.35 and shell.any()
+    liquid = ~ball & ~shell
+    crystal = np.where(ball, CODE["fcc"], CODE["other"])
+    crystal[np.flatnonzero(liquid)[::97]] = CODE["fcc"]  # scattered template hits in the liquid
+    ml = np.where(ball | shell, CODE["bcc"], CODE["liquid"])  # a blurred, wrong nucleus
+    codes = Hybrid(_Fixed(crystal), _Fixed(ml), confirm_below=0.5).classify(frame).codes
+    assert np.all(codes[ball] == CODE["fcc"])  # both see a crystal: the template's lattice
+    assert np.all(codes[shell] == CODE["other"])
+    assert np.all(codes[liquid] == CODE["liquid"])  # a template hit alone does not make a crystal
+    assert np.array_equal(Hybrid(_Fixed(crystal), _Fixed(ml)).classify(frame).codes, ml)
+    # where the templates see no crystal at all, the ML model's minority crystals are not one
+    unseen = Hybrid(_Fixed(np.full(len(frame), CODE["other"])), _Fixed(ml), confirm_below=0.5).classify(frame).codes
+    assert np.all(unseen[ball | shell] == CODE["other"]) and np.all(unseen[liquid] == CODE["liquid"])
+    # a frame the ML model finds mostly crystalline (atoms missing throughout) is its own
+    sparse = np.where(np.arange(len(frame)) % 10 == 0, CODE["liquid"], CODE["bcc"])
+    assert np.array_equal(Hybrid(_Fixed(crystal), _Fixed(sparse), confirm_below=0.5).classify(frame).codes, sparse)
+    with pytest.raises(InputError, match="confirm_below"):
+        Hybrid(_Fixed(crystal), _Fixed(ml), confirm_below=2.0)
+
+
 def test_default_pipeline_on_missing_atoms_and_surfaces(rng):
     default = pipeline("default")
     sparse = remove_atoms(gaussian_noise(lattice("fcc", D, 7), 0.03 * D, rng), 0.5, rng)

@@ -145,6 +145,10 @@ DEFAULT_GLASS_MODEL = "nmcnn-metals-glass"
 #: in a glass or liquid, which the glass-aware model labels (measured: Ni glass 91.7 -> 97.4 %,
 #: liquid beside nuclei 3.8-4.3 -> 2.7-3.5 % crystalline, DC3 and missing atoms unchanged)
 DEFAULT_POCKET_SHARE = 0.7
+#: in a frame the ML stage labels and finds under this share crystalline (a liquid or glass
+#: with a nucleus, a crystal no model knows), its crystal labels stand only where denoised PTM
+#: sees a crystal too (docs/benchmarks.md, "Nuclei seen by the templates")
+DEFAULT_CONFIRM_BELOW = 0.5
 
 
 def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
@@ -173,7 +177,7 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
         glass = BySpecies({species: glass_model(name) for species, name in GLASS_MODELS.items()},
                           glass_model(DEFAULT_GLASS_MODEL))
         ml = LiquidOrAmorphous(ml, glass, pocket_share=DEFAULT_POCKET_SHARE)
-    hybrid = Hybrid(crystal, ml)
+    hybrid = Hybrid(crystal, ml, confirm_below=DEFAULT_CONFIRM_BELOW)
     hybrid.name = "default"
     return hybrid
 

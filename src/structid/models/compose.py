@@ -264,18 +264,28 @@ class Hybrid:
     region beside a crystal. Otherwise it is a defect, surface or boundary atom and stays
     ``other`` (boundaries, even thick ones, have crystal within 64 neighbours; the ML models,
     which have no class for them, would call them liquid).
-    The defaults and the measurements behind them: docs/benchmarks.md, "Realistic samples".
+
+    ``confirm_below`` > 0: in a frame ``ml`` labels and finds mostly disordered (under this
+    share of its atoms crystalline), its crystals are a nucleus or a grain in a liquid or glass,
+    or a crystal no model knows, not a crystal with atoms missing: an ``ml`` crystal label stands
+    only where ``crystal`` also finds a crystal (``crystal``'s lattice then), else it becomes
+    ``other``. The averaged ML labels reach about a shell into the liquid around a nucleus,
+    which the templates see sharply.
+    The defaults and the measurements behind them: docs/benchmarks.md, "Realistic samples" and
+    "Nuclei seen by the templates".
     """
 
     def __init__(self, crystal: Classifier, ml: Classifier, liquid_share: float = 0.1,
-                 neighbors: int = 64, dense_share: float = 0.35) -> None:
-        for option, value in (("liquid_share", liquid_share), ("dense_share", dense_share)):
+                 neighbors: int = 64, dense_share: float = 0.35, confirm_below: float = 0.0) -> None:
+        for option, value in (("liquid_share", liquid_share), ("dense_share", dense_share),
+                              ("confirm_below", confirm_below)):
             if not 0 <= value <= 1:
                 raise InputError(f"{option} must be between 0 and 1, got {value}")
         if neighbors < 1:
             raise InputError(f"neighbors must be at least 1, got {neighbors}")
         self.crystal, self.ml = crystal, ml
         self.liquid_share, self.neighbors, self.dense_share = liquid_share, neighbors, dense_share
+        self.confirm_below = confirm_below
         self.name = f"{getattr(crystal, 'name', 'crystal')}|{getattr(ml, 'name', 'ml')}"
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
@@ -291,6 +301,10 @@ class Hybrid:
         if len(frame) and is_crystal.mean() < self.dense_share:
             second = self.ml.classify(frame, neighbors=neighbors)
             codes, classes = np.asarray(second.codes).copy(), (*classes, *second.classes)
+            ml_crystal = np.isin(codes, crystal_codes)
+            if ml_crystal.mean() < self.confirm_below:
+                codes[ml_crystal & is_crystal] = first.codes[ml_crystal & is_crystal]
+                codes[ml_crystal & ~is_crystal] = CODE["other"]
         elif len(frame) and not is_crystal.all():
             k = min(self.neighbors, max(len(frame) - 1, 1))
             around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
