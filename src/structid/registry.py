@@ -164,7 +164,10 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
     Cu-Zr frame, nmcnn-metals-glass for any other; a ``model`` you name labels them itself.
     PTM's crystals in uniform regions whose bond order is not their lattice's (a crystal no
     template knows, pulled onto a known one by the denoiser) become ``unknown``
-    (:class:`~structid.models.compose.SignatureChecked`)."""
+    (:class:`~structid.models.compose.SignatureChecked`). Crystal pockets of the ML stage
+    inside a glass or liquid take the glass-aware label (``pocket_share``), and in a frame the
+    ML stage finds mostly disordered its crystals stand only where PTM sees one too
+    (``confirm_below``: a nucleus in its melt)."""
     from structid.models.compose import BySpecies, Denoised, Hybrid, LiquidOrAmorphous, SignatureChecked
 
     crystal = SignatureChecked(Denoised(get_denoiser(), build_pipeline("ptm", rmsd_cutoff=rmsd_cutoff),
