@@ -311,7 +311,9 @@ class _Graph:
         # pairs are sorted by atom: atom a's are offsets[a]:offsets[a + 1]
         if self.initial is not None and self.initial.cutoff >= self.radius:
             nl = resolve(self.frame, self.initial, r_max=self.radius)  # positions are the frame's
-            self.j, self.shifts, self.offsets = nl.j.astype(np.int32), nl.shifts.astype(np.int32), np.asarray(nl.offsets)
+            # the lists are int32 already: no copies
+            self.j, self.shifts = np.asarray(nl.j, dtype=np.int32), np.asarray(nl.shifts, dtype=np.int32)
+            self.offsets = np.asarray(nl.offsets)
         else:
             _, self.j, self.shifts, self.offsets = pair_list(self.frame.replace(positions=positions), self.radius)
         self.initial = None

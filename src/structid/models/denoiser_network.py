@@ -56,9 +56,9 @@ def build_network(n_species: int, features: int, layers: int, n_rbf: int):
             from structid.models.denoiser_kernels import messages
 
             s_out, v_out = s.clone(), v.clone()
-            messages(self.phi(s).numpy(), v.numpy(), offsets, j.numpy(), vectors.numpy(),
-                     self.filter.weight.detach().numpy().T.copy(), self.filter.bias.detach().numpy(), tuple(centers.tolist()),
-                     CUTOFF, first, s_out.numpy(), v_out.numpy())
+            weight, bias = self.filter.weight.detach().numpy().T.copy(), self.filter.bias.detach().numpy()
+            messages(self.phi(s).numpy(), v.numpy(), offsets, j.numpy(), vectors.numpy(), weight, bias,
+                     tuple(centers.tolist()), CUTOFF, first, s_out.numpy(), v_out.numpy())
             return s_out, v_out
 
     class Update(nn.Module):
