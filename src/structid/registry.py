@@ -128,8 +128,8 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
 #: denoising iterations of the default pipeline (with the default denoiser)
 DEFAULT_PIPELINE_ITERATIONS = 8
 #: its denoising stops early once no atom moves more than this many first-shell distances in a
-#: step: on the realistic Cu samples and the DC3 frames, 1e-2 instead of 1e-3 changed no label
-#: of 121,595 atoms and saved a fifth of the steps (docs/benchmarks.md)
+#: step: on the realistic Cu and Si samples and the DC3 frames, 1e-2 instead of 1e-3 changed no
+#: label of 157,277 atoms and saved a sixth of the steps (docs/benchmarks.md)
 DEFAULT_PIPELINE_TOLERANCE = 1e-2
 
 
