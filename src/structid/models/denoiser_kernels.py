@@ -1,6 +1,7 @@
-"""Compiled inference kernel of the denoiser's message-passing layer.
+"""Compiled inference kernels of the denoiser: its message-passing sums, and the bond vectors
+and nearest distances it reads off its pair list.
 
-The same arithmetic as ``Message.forward`` in :mod:`structid.models.denoiser_network`, fused
+The message sums are the same arithmetic as ``Message.forward`` in :mod:`structid.models.denoiser_network`, fused
 into one pass over each atom's edges. In torch each edge's radial functions, filter, message
 and vector term are separate (m, 96) and (m, 3, 32) tensors written to memory and read back,
 then scattered with ``index_add_``; most of the denoiser's time went there
