@@ -229,19 +229,46 @@ def test_compiled_kernels_and_blocks_give_the_torch_layers_denoising(shipped, mo
     # inference runs compiled kernels (bond vectors, messages) and updates big frames a block of
     # atoms at a time; the plain torch layers on the whole frame are the reference, also in a
     # triclinic cell where pairs cross the boundary
-    import structid.models.denoiser_kernels as kernels
+    import structid.models.denoiser as module
     import structid.models.denoiser_network as network
 
     noisy = gaussian_noise(rotate(lattice("bcc", 2.48, 6), random_rotation_matrix(rng)), 0.06 * 2.48, rng)
     noisy = noisy.replace(cell=noisy.cell + np.array([[0, 0, 0], [1.5, 0, 0], [0.7, -1.1, 0]]), pbc=True).wrapped()
     whole = shipped.denoise(noisy, 4, tolerance=0.0)
-    monkeypatch.setattr(kernels, "grouped_offsets", lambda i, n: None)
+    kernel_edges = module.edges_within
+    # without offsets the network runs its torch layers
+    monkeypatch.setattr(module, "edges_within", lambda *args: (*kernel_edges(*args)[:3], None))
     monkeypatch.setattr(network, "ATOM_BLOCK", 101)
     blocked = shipped.denoise(noisy, 4, tolerance=0.0)
     assert whole.iterations == blocked.iterations == 4
     assert np.allclose(blocked.frame.positions, whole.frame.positions, atol=1e-5)
     assert not np.array_equal(blocked.frame.positions, noisy.positions)
+    assert not np.array_equal(blocked.frame.positions, whole.frame.positions)  # two paths ran
     assert np.array_equal(AdaptiveCNA().classify(blocked.frame).codes, AdaptiveCNA().classify(whole.frame).codes)
+
+
+def test_pair_list_kernels_are_the_neighbor_lists_vectors_and_distances(rng):
+    # the denoiser's bond vectors and nearest distances from its int32 pair list, against the
+    # neighbour list of the same frame (triclinic, periodic in two directions)
+    from structid.models.denoiser_kernels import edges_within, nearest_distances
+    from structid.neighbors import neighbor_list, pair_list
+
+    cell = random_triclinic_cell(rng, 9.0)
+    frame = Frame(positions=rng.random((150, 3)) @ cell, cell=cell, pbc=np.array([True, True, False]),
+                  species=np.full(150, "Cu"))
+    j, shifts, offsets = pair_list(frame, 3.4)
+    d, cutoff = 2.0, 1.3  # edges within 2.6 Å, vectors in units of 2 Å
+    i_in, j_in, vectors, within = edges_within(frame.positions, frame.cell, offsets, j, shifts, d, cutoff)
+    reference = neighbor_list(frame, d * cutoff)
+    assert np.array_equal(i_in, reference.i) and np.array_equal(j_in, reference.j)
+    assert np.array_equal(within, reference.offsets)
+    assert np.allclose(vectors * d, reference.vectors, atol=1e-5) and vectors.dtype == np.float32
+    near = nearest_distances(frame.positions, frame.cell, offsets, j, shifts, 4)
+    full = neighbor_list(frame, 3.4)
+    counts = full.counts()
+    for a in rng.choice(len(frame), 20, replace=False):
+        expected = full.distances[full.offsets[a]:full.offsets[a + 1]][:4]
+        assert np.allclose(near[a, :len(expected)], expected) and np.all(np.isinf(near[a, counts[a]:]))
 
 
 @pytest.mark.parametrize("n_rbf", [5, 8])
@@ -250,7 +277,6 @@ def test_compiled_messages_are_the_torch_layers_sums(n_rbf, rng):
     # length: the fused kernel against the layer's torch code
     import torch
 
-    from structid.models.denoiser_kernels import grouped_offsets
     from structid.models.denoiser_network import CUTOFF, build_network
 
     torch.manual_seed(3)
@@ -261,6 +287,7 @@ def test_compiled_messages_are_the_torch_layers_sums(n_rbf, rng):
     vectors = rng.normal(scale=0.8, size=(500, 3)).astype(np.float32)
     vectors[7] = 0.0
     assert (np.linalg.norm(vectors, axis=1) > CUTOFF).any()
+    offsets = np.searchsorted(i, np.arange(n + 1))
     s = torch.from_numpy(rng.normal(size=(n, 16)).astype(np.float32))
     v = torch.from_numpy(rng.normal(size=(n, 3, 16)).astype(np.float32))
     message = net.messages[0]
@@ -268,8 +295,7 @@ def test_compiled_messages_are_the_torch_layers_sums(n_rbf, rng):
         for first in (True, False):
             reference = message(s, v, torch.from_numpy(i), torch.from_numpy(j), torch.from_numpy(vectors),
                                 net.geometry, 64, first=first)
-            fused = message.fused(s, v, grouped_offsets(i, n), torch.from_numpy(j), torch.from_numpy(vectors),
+            fused = message.fused(s, v, offsets, torch.from_numpy(j), torch.from_numpy(vectors),
                                   net.centers, first=first)
             for a, b in zip(reference, fused):
                 assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert grouped_offsets(i[::-1].copy(), n) is None

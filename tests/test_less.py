@@ -175,6 +175,10 @@ def test_radius_vote_is_scikit_learns_radius_neighbors_classifier(rng):
     with warnings.catch_warnings():  # scikit-learn on outliers with a label outside its classes
         warnings.simplefilter("ignore")
         expected = model.predict_proba(x)
+    def refuse(_):
+        raise AssertionError("scikit-learn's per-query loop ran")
+
+    model[-1].predict_proba = refuse  # the vote must not fall back to it
     got = _predict_proba(model, x)
     assert np.array_equal(got, expected)
     assert not got[300:320].any() and got[300:].shape[0] == 23

@@ -35,6 +35,8 @@ VOCABULARY: tuple[str, ...] = (
 CODE: dict[str, int] = {name: code for code, name in enumerate(VOCABULARY)}
 #: Labels that name a crystal (everything but other/liquid/amorphous/unknown).
 CRYSTALLINE: frozenset[str] = frozenset(VOCABULARY) - {"other", "liquid", "amorphous", "unknown"}
+#: their codes, sorted (for ``np.isin``)
+CRYSTALLINE_CODES: np.ndarray = np.array(sorted(CODE[name] for name in CRYSTALLINE), dtype=np.int16)
 
 #: The order of structid 0.1's ``structure_id`` column (before the ids followed OVITO's); files
 #: and cached MD runs written then are read with it.

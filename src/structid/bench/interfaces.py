@@ -11,7 +11,7 @@ import numpy as np
 
 from structid.bench.dc3 import hits
 from structid.errors import InputError
-from structid.labels import CODE, CRYSTALLINE, Classifier
+from structid.labels import CODE, CRYSTALLINE_CODES, Classifier
 from structid.md.recipes import NUCLEUS, Slab
 from structid.md.store import INHERENT_COLUMN, LabelledFrame, labelled_frames
 from structid.md.systems import SYSTEMS
@@ -31,7 +31,7 @@ def agreed_truth(item: LabelledFrame, lattice: str, melt_label: str) -> np.ndarr
         raise InputError(f"{item.source} has no inherent-structure labels; delete its run and make it "
                          "again with `structid md run`")
     inherent = np.asarray(column).astype(int)
-    crystalline = np.isin(inherent, sorted(CODE[c] for c in CRYSTALLINE))
+    crystalline = np.isin(inherent, CRYSTALLINE_CODES)
     keep = ((built == lattice) & (inherent == CODE[lattice])) | ((built == melt_label) & ~crystalline)
     return np.where(keep, built, "unknown")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from structid.labels import CODE, CRYSTALLINE, Classifier
+from structid.labels import CODE, CRYSTALLINE, CRYSTALLINE_CODES, Classifier
 from structid.md.store import finished_runs, per_atom_names
 
 #: sample kinds whose non-crystalline atoms are boundaries
@@ -61,8 +61,7 @@ def categories(truth: np.ndarray, depth: np.ndarray, sample: str) -> np.ndarray:
 
 def correct(truth: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """(n,) whether each predicted code is right for the true name (see the module doc)."""
-    crystal_codes = np.array(sorted(CODE[c] for c in CRYSTALLINE))
-    predicted_crystal = np.isin(codes, crystal_codes)
+    predicted_crystal = np.isin(codes, CRYSTALLINE_CODES)
     truth_codes = np.array([CODE[t] for t in truth]) if len(truth) else np.zeros(0, int)
     return np.where(np.isin(truth, sorted(CRYSTALLINE)), codes == truth_codes, ~predicted_crystal)
 

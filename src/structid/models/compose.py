@@ -15,7 +15,7 @@ import numpy as np
 from structid.descriptors.order import SIGNATURE_L, RegionalOrder, mismatch, mismatch_thresholds
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
-from structid.labels import CODE, CRYSTALLINE, Classifier, Labels
+from structid.labels import CODE, CRYSTALLINE_CODES, Classifier, Labels
 from structid.models.denoiser import Denoiser
 from structid.neighbors import NeighborList, Neighbors, nearest_neighbors, resolve
 
@@ -188,7 +188,7 @@ class OrderChecked:
         order = self.order.compute(frame, neighbors, region)
         codes = labels.codes.copy()
         disordered = np.isin(codes, [CODE["liquid"], CODE["amorphous"]])
-        crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
+        crystal = np.isin(codes, CRYSTALLINE_CODES)
         ordered = order >= self.ordered
         misfit = np.zeros(len(codes), bool)
         if (crystal & ordered).any():
@@ -234,7 +234,7 @@ class SignatureChecked:
         labels = self.classifier.classify(frame, neighbors=neighbors)
         codes = np.asarray(labels.codes).copy()
         checked = np.full(len(codes), np.nan)
-        crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
+        crystal = np.isin(codes, CRYSTALLINE_CODES)
         if len(frame) > 1 and crystal.any():
             shared = self.signature.find_neighbors(frame)
             region = self.signature.region(frame, shared)
@@ -293,17 +293,17 @@ class Hybrid:
         may take its label: not at all on a frame the templates recognise throughout."""
         frame = as_frame(frame)
         first = self.crystal.classify(frame, neighbors=neighbors)
-        crystal_codes = np.array(sorted(CODE[c] for c in CRYSTALLINE))
-        is_crystal = np.isin(first.codes, crystal_codes)
+        is_crystal = np.isin(first.codes, CRYSTALLINE_CODES)
         # the same classes on every frame, whether ``ml`` ran or not
         classes = (*first.classes, *getattr(self.ml, "classes_", ()))
         codes = np.asarray(first.codes).copy()
         if len(frame) and is_crystal.mean() < self.dense_share:
             second = self.ml.classify(frame, neighbors=neighbors)
             codes, classes = np.asarray(second.codes).copy(), (*classes, *second.classes)
-            ml_crystal = np.isin(codes, crystal_codes)
+            ml_crystal = np.isin(codes, CRYSTALLINE_CODES)
             if ml_crystal.mean() < self.confirm_below:
-                codes[ml_crystal & is_crystal] = first.codes[ml_crystal & is_crystal]
+                confirmed = ml_crystal & is_crystal
+                codes[confirmed] = first.codes[confirmed]
                 codes[ml_crystal & ~is_crystal] = CODE["other"]
         elif len(frame) and not is_crystal.all():
             k = min(self.neighbors, max(len(frame) - 1, 1))
@@ -312,7 +312,7 @@ class Hybrid:
             if candidates.any():
                 second = self.ml.classify(frame, neighbors=neighbors)
                 ml_codes = np.asarray(second.codes)
-                take = candidates & ~np.isin(ml_codes, crystal_codes)
+                take = candidates & ~np.isin(ml_codes, CRYSTALLINE_CODES)
                 codes[take] = ml_codes[take]
                 classes = (*classes, *second.classes)
         return Labels(codes=codes.astype(np.int16), classes=tuple(dict.fromkeys(classes)),
@@ -376,7 +376,7 @@ class LiquidOrAmorphous:
                 order = self.order.compute(frame, shared)
             candidates |= unknown & (np.asarray(order) < self.ordered)
         if self.pocket_share > 0:
-            crystal = np.isin(codes, sorted(CODE[c] for c in CRYSTALLINE))
+            crystal = np.isin(codes, CRYSTALLINE_CODES)
             if crystal.any() and not crystal.all():
                 k = min(self.pocket_neighbors, max(len(frame) - 1, 1))
                 around = nearest_neighbors(frame, k, neighbors=shared).indices

@@ -315,7 +315,7 @@ class _Graph:
             self.j, self.shifts = np.asarray(nl.j, dtype=np.int32), np.asarray(nl.shifts, dtype=np.int32)
             self.offsets = np.asarray(nl.offsets)
         else:
-            _, self.j, self.shifts, self.offsets = pair_list(self.frame.replace(positions=positions), self.radius)
+            self.j, self.shifts, self.offsets = pair_list(self.frame.replace(positions=positions), self.radius)
         self.initial = None
         self.built_at = positions.copy()
 
@@ -324,7 +324,7 @@ class _Graph:
         from the list's edges at ``positions``, or None when half of the atoms or more have
         fewer than 4 neighbours in it."""
         shell = nearest_distances(positions, self.frame.cell, self.offsets, self.j, self.shifts, SHELL)
-        d = min(median_of_means(shell), SCALE_CAP * float(np.median(shell.min(axis=1))))
+        d = min(median_of_means(shell), SCALE_CAP * float(np.median(shell[:, 0])))
         return d if np.isfinite(d) else None
 
     def step(self, model: Denoiser, positions: np.ndarray, d: float,
@@ -333,11 +333,11 @@ class _Graph:
         torch = runtime.torch_ready()
         where = runtime.device()
         self.refresh(positions, d)
-        i, j, vectors = edges_within(positions, self.frame.cell, self.offsets, self.j, self.shifts, d, CUTOFF)
+        i, j, vectors, offsets = edges_within(positions, self.frame.cell, self.offsets, self.j, self.shifts, d, CUTOFF)
         inputs = (model._species_index(self.frame), i, j, vectors)
         net = model.net_ if where == "cpu" else model.net_.to(where)
         with torch.no_grad():
-            out = net(*(torch.from_numpy(a).to(where) for a in inputs), edge_chunk)
+            out = net(*(torch.from_numpy(a).to(where) for a in inputs), edge_chunk, offsets=offsets)
         out = out.cpu().numpy().astype(np.float64)
         # a configuration far from every lattice can overflow the activations: those atoms stay
         out[~np.isfinite(out).all(axis=1)] = 0.0

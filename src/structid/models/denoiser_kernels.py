@@ -86,18 +86,9 @@ def messages(phi: np.ndarray, v: np.ndarray, offsets: np.ndarray, j: np.ndarray,
                         v_out[a, 2, f] += g * v[b, 2, f]
 
 
-def grouped_offsets(i: np.ndarray, n: int) -> np.ndarray | None:
-    """Offsets (n + 1) of edges grouped by atom ``i`` (non-decreasing), or None when ``i`` is
-    not grouped, for which the kernel cannot be used."""
-    if len(i) > 1 and not (i[1:] >= i[:-1]).all():
-        return None
-    return np.searchsorted(i, np.arange(n + 1)).astype(np.int64)
-
-
 @njit(cache=True, inline="always")
 def _bond(positions, cell, a, b, shift):
-    """Bond vector a -> b (Å), image ``shift`` of b: the same operations, in the same order, as
-    the NumPy expression it replaced, so the values are the same to the last bit."""
+    """Bond vector (Å) from atom a to the image ``shift`` (cell vectors) of atom b."""
     x = positions[b, 0] + (shift[0] * cell[0, 0] + shift[1] * cell[1, 0] + shift[2] * cell[2, 0]) - positions[a, 0]
     y = positions[b, 1] + (shift[0] * cell[0, 1] + shift[1] * cell[1, 1] + shift[2] * cell[2, 1]) - positions[a, 1]
     z = positions[b, 2] + (shift[0] * cell[0, 2] + shift[1] * cell[1, 2] + shift[2] * cell[2, 2]) - positions[a, 2]
@@ -126,9 +117,11 @@ def nearest_distances(positions: np.ndarray, cell: np.ndarray, offsets: np.ndarr
 
 @njit(cache=True, parallel=True)
 def edges_within(positions: np.ndarray, cell: np.ndarray, offsets: np.ndarray, j: np.ndarray,
-                 shifts: np.ndarray, scale: float, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The listed pairs shorter than ``cutoff`` × ``scale``: (i, j) as int32 and their bond
-    vectors in units of ``scale`` as float32, grouped by atom as the list is."""
+                 shifts: np.ndarray, scale: float,
+                 cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The listed pairs shorter than ``cutoff`` × ``scale``, grouped by atom as the list is:
+    (i, j) as int32, their bond vectors in units of ``scale`` as float32, and the offsets
+    (n + 1) of each atom's pairs among them."""
     n = offsets.shape[0] - 1
     counts = np.zeros(n + 1, dtype=np.int64)
     for a in prange(n):
@@ -151,4 +144,4 @@ def edges_within(positions: np.ndarray, cell: np.ndarray, offsets: np.ndarray, j
                 i_out[q], j_out[q] = a, j[e]
                 vectors[q, 0], vectors[q, 1], vectors[q, 2] = x, y, z
                 q += 1
-    return i_out, j_out, vectors
+    return i_out, j_out, vectors, counts

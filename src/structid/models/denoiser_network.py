@@ -104,15 +104,14 @@ def build_network(n_species: int, features: int, layers: int, n_rbf: int):
             width = CUTOFF / len(self.centers)
             return torch.exp(-((r[:, None] - self.centers) / width) ** 2) * envelope[:, None], unit
 
-        def forward(self, species, i, j, vectors, edge_chunk: int = 1 << 30):
-            """(n, 3) displacements from (m, 3) bond vectors i -> j, all in units of d."""
+        def forward(self, species, i, j, vectors, edge_chunk: int = 1 << 30, offsets=None):
+            """(n, 3) displacements from (m, 3) bond vectors i -> j, all in units of d.
+            ``offsets`` (numpy, n + 1): the edges are grouped by atom, atom a's at
+            offsets[a]:offsets[a + 1], and CPU inference then runs the compiled kernel."""
             s = self.embed(species)
             v = torch.zeros(len(species), 3, features, dtype=s.dtype)
-            offsets = None
-            if not torch.is_grad_enabled() and s.device.type == "cpu" and s.dtype == torch.float32:
-                from structid.models.denoiser_kernels import grouped_offsets
-
-                offsets = grouped_offsets(i.numpy(), len(species))
+            if torch.is_grad_enabled() or s.device.type != "cpu" or s.dtype != torch.float32:
+                offsets = None
             for k, (message, update) in enumerate(zip(self.messages, self.updates)):
                 if offsets is None:
                     s, v = message(s, v, i, j, vectors, self.geometry, edge_chunk, first=k == 0)

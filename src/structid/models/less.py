@@ -389,10 +389,13 @@ def _scores(level0: list, x: np.ndarray, n_classes: int) -> np.ndarray:
 
 def _predict_proba(model, x: np.ndarray) -> np.ndarray:
     """``model.predict_proba(x)``; the radius-neighbour vote by :func:`radius_vote`."""
+    from sklearn.neighbors import RadiusNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
     steps = getattr(model, "steps", None)
-    if steps and len(steps) == 2 and type(steps[1][1]).__name__ == "RadiusNeighborsClassifier":
+    if steps and len(steps) == 2 and isinstance(steps[1][1], RadiusNeighborsClassifier):
         scaler, vote = steps[0][1], steps[1][1]
-        if (type(scaler).__name__ == "StandardScaler" and vote.weights == "distance" and vote.metric == "minkowski"
+        if (isinstance(scaler, StandardScaler) and vote.weights == "distance" and vote.metric == "minkowski"
                 and vote.p == 2 and not vote.outputs_2d_ and hasattr(vote, "_y")):
             return radius_vote(vote, vote._y, scaler.transform(x))
     return model.predict_proba(x)
