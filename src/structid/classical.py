@@ -73,6 +73,8 @@ class AdaptiveCNA:
     """Adaptive common neighbor analysis (Stukowski 2012): fcc, hcp, bcc, ico or other."""
 
     name = "acna"
+    #: how far (first-shell distances) the label of an atom looks: its 14 nearest and their bonds
+    reach = 2.5
     classes = ("other", "fcc", "hcp", "bcc", "ico")
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
@@ -100,6 +102,9 @@ class PTM:
     """
 
     name = "ptm"
+    #: how far (first-shell distances) the label of an atom looks: up to 18 neighbours, for the
+    #: diamond templates the neighbours of its 4 nearest
+    reach = 3.0
     classes = ("other", "fcc", "hcp", "bcc", "ico", "sc", "cd", "hd", "graphite", "rocksalt", "cscl")
 
     def __init__(self, rmsd_cutoff: float = 0.1, orderings: bool = True) -> None:
@@ -154,6 +159,8 @@ class IdentifyDiamond:
     """
 
     name = "diamond"
+    #: how far (first-shell distances) the label of an atom looks: second neighbours and their bonds
+    reach = 3.5
     classes = ("other", "cd", "hd")
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:

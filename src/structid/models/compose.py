@@ -429,3 +429,84 @@ class BySpecies:
         """Label every atom of ``frame`` with the classifier of its species."""
         frame = as_frame(frame)
         return self.choose(frame).classify(frame, neighbors=neighbors)
+
+
+#: first-shell distances per density length (volume per atom)^(1/3), at most: fcc 1.12,
+#: bcc 1.09, diamond 0.87 (a halo in density lengths is this much longer than in first shells)
+_SHELLS_PER_DENSITY_LENGTH = 1.2
+
+
+class Tiled:
+    """``classifier`` run on one spatial tile of the frame at a time
+    (:class:`~structid.tiles.Tiling`), each tile holding about ``max_atoms`` atoms with its
+    halo: peak memory that of a tile, not of the frame. ``reach``: how far, in first-shell
+    distances, an atom's label depends on other atoms (default the classifier's ``reach``);
+    the halo is that far, so the labels are those of the whole frame. A frame of at most
+    ``max_atoms`` atoms is labelled whole."""
+
+    def __init__(self, classifier: Classifier, max_atoms: int, reach: float | None = None) -> None:
+        reach = getattr(classifier, "reach", None) if reach is None else reach
+        if reach is None or not reach > 0:
+            raise InputError(f"{getattr(classifier, 'name', 'the classifier')} does not say how far its "
+                             "labels look (reach); it cannot be split into tiles")
+        if max_atoms < 1:
+            raise InputError(f"the atoms per tile must be at least 1, got {max_atoms}")
+        self.classifier, self.max_atoms, self.reach = classifier, int(max_atoms), float(reach)
+        self.name = getattr(classifier, "name", "classifier")
+
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        """The tiled classifier's classes."""
+        return tuple(getattr(self.classifier, "classes_", getattr(self.classifier, "classes", ())))
+
+    def halo(self, frame: Frame) -> float:
+        """The halo of ``frame``'s tiles, Å."""
+        from structid.tiles import density_length
+
+        return self.reach * _SHELLS_PER_DENSITY_LENGTH * density_length(frame)
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame`` a tile at a time (``neighbors`` serves a whole frame)."""
+        from structid.tiles import Tiling
+
+        frame = as_frame(frame)
+        if len(frame) <= self.max_atoms:
+            return self.classifier.classify(frame, neighbors=neighbors)
+        return merge_tiles(frame, Tiling(frame, self.max_atoms, self.halo(frame)), self.classifier.classify)
+
+
+def merge_tiles(frame: Frame, tiling, classify) -> Labels:
+    """Labels of ``frame`` from ``classify`` run on every tile of ``tiling``: each atom takes
+    the labels of the tile that owns it; classes, probabilities and per-atom extras are joined
+    (a class one tile lacks has probability 0 there)."""
+    n = len(frame)
+    codes = np.zeros(n, dtype=np.int16)
+    parts: list[tuple[np.ndarray, Labels]] = []
+    for tile in tiling.tiles():
+        labels = tile_labels(classify(tile.frame(frame)), tile.n_owned)
+        codes[tile.owned] = labels.codes
+        parts.append((tile.owned, labels))
+    classes = tuple(dict.fromkeys(c for _, labels in parts for c in labels.classes))
+    probabilities = None
+    if parts and all(labels.probabilities is not None for _, labels in parts):
+        column = {name: k for k, name in enumerate(classes)}
+        probabilities = np.zeros((n, len(classes)), dtype=np.float32)
+        for owned, labels in parts:
+            probabilities[np.ix_(owned, [column[c] for c in labels.classes])] = labels.probabilities
+    extra = {}
+    for key in set.intersection(*(set(labels.extra) for _, labels in parts)) if parts else ():
+        first = np.asarray(parts[0][1].extra[key])
+        values = np.zeros((n, *first.shape[1:]), dtype=first.dtype)
+        for owned, labels in parts:
+            values[owned] = labels.extra[key]
+        extra[key] = values
+    return Labels(codes=codes, classes=classes, probabilities=probabilities,
+                  method=parts[0][1].method if parts else "", extra=extra)
+
+
+def tile_labels(labels: Labels, n_owned: int) -> Labels:
+    """The labels of a tile's first ``n_owned`` atoms (the ones it owns)."""
+    extra = {k: np.asarray(v)[:n_owned] for k, v in labels.extra.items()
+             if np.ndim(v) >= 1 and len(v) == len(labels.codes)}
+    probabilities = None if labels.probabilities is None else labels.probabilities[:n_owned]
+    return replace(labels, codes=labels.codes[:n_owned], probabilities=probabilities, extra=extra)
