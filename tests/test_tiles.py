@@ -72,3 +72,54 @@ def test_a_classifier_without_reach_cannot_be_tiled():
 
     with pytest.raises(InputError, match="reach"):
         Tiled(Blind(), 100)
+
+
+def _half_molten(rng, reps=(40, 8, 8)) -> Frame:
+    """An elongated fcc frame, one half with liquid-like noise: tiles are cut along it only."""
+    frame = lattice("fcc", 2.55, reps)
+    hot = frame.scaled_positions()[:, 0] < 0.5
+    sigma = np.where(hot, 0.45, 0.1)[:, None]
+    return frame.replace(positions=frame.positions + sigma * rng.normal(size=frame.positions.shape))
+
+
+@pytest.mark.parametrize("case", ["bulk", "slab", "half-molten"])
+def test_the_ball_scale_is_what_the_map_finds_on_the_whole_frame(case, rng):
+    from structid.descriptors.neighbors_map import NeighborsMap
+
+    frame = _noisy("bcc", 2.5, (8, 8, 8), 0.12, rng) if case != "half-molten" else _half_molten(rng, (12, 6, 6))
+    if case == "slab":
+        frame = frame.replace(pbc=np.array([True, False, True]))
+    descriptor = NeighborsMap(scale="auto")
+    expected = descriptor.ball(frame, descriptor.find_neighbors(frame))
+    scale = descriptor.frame_scales()[0]
+    assert scale.reduce(scale.per_atom(frame), frame) == pytest.approx(expected, rel=1e-12)
+
+
+def test_tiled_ml_stage_equals_the_whole_frame(rng):
+    from structid.registry import default_pipeline, pipeline
+    from structid.scales import declared_scales
+
+    frame = _half_molten(rng)
+    ml = default_pipeline().ml  # maps, averaging, order check, pockets and the glass model
+    assert {s.key.split(":")[0] for s in declared_scales(ml)} >= {"map_ball", "steinhardt_cutoff", "nn_distance", "species"}
+    for classifier in (pipeline("nmcnn"), ml):
+        tiled = Tiled(classifier, 7000)
+        assert len(Tiling(frame, 7000, tiled.halo(frame))) >= 2
+        whole, split = classifier.classify(frame), tiled.classify(frame)
+        assert np.array_equal(split.codes, whole.codes)
+        assert (whole.codes == 1).mean() > 0.3 and (whole.codes == 12).mean() > 0.3  # fcc and liquid
+        if whole.probabilities is not None:
+            np.testing.assert_allclose(split.probabilities, whole.probabilities, atol=1e-5)
+
+
+def test_tiled_denoising_moves_atoms_as_the_whole_frame_does(rng):
+    from structid.registry import get_denoiser
+
+    frame = _noisy("bcc", 2.5, (30, 8, 8), 0.18, rng)
+    denoiser = get_denoiser()
+    whole = denoiser.denoise(frame, 4, 1e-2)
+    split = denoiser.denoise_tiled(frame, 3000, 4, 1e-2)  # what denoise(max_atoms=3000) runs
+    assert split is not None
+    assert whole.iterations == split.iterations == 4
+    np.testing.assert_allclose(split.frame.positions, whole.frame.positions, atol=1e-5)
+    assert np.abs(whole.frame.positions - frame.wrapped().positions).max() > 0.1  # atoms did move

@@ -159,11 +159,16 @@ def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None,
     default 4x the first radius) bounds it so that an isolated atom gives an error instead of an
     all-pairs list.
     """
+    from structid.scales import owned_atoms
+
     n = len(frame)
     if k < 1:
         raise InputError(f"`k` must be at least 1, got {k}")
+    # on a tile only its own atoms need all k (see structid.tiles): atoms at the tile's open
+    # edge would grow every atom's search far past what the frame needs
+    owned = owned_atoms(frame)
     if isinstance(neighbors, NeighborList) and neighbors.n_atoms == n:
-        found = neighbors.nearest(k)
+        found = neighbors.nearest(k) if owned is None else _nearest_padded(neighbors, k, owned)
         if found is not None:
             return found
     where = frame.info.get("source", "frame")
@@ -186,9 +191,32 @@ def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None,
             f"within {nl.cutoff:.2f} Å, {k} needed; the frame is too sparse or the atom isolated"
         )
 
+    if owned is not None:
+        nl = grow_until(frame, cutoff, lambda nl: nl.counts()[:owned].min(initial=k) >= k, factor=1.3,
+                        limit=limit, on_limit=too_sparse)
+        return _nearest_padded(nl, k, owned)
     nl = grow_until(frame, cutoff, lambda nl: nl.counts().min() >= k, factor=1.3, limit=limit,
                     on_limit=too_sparse)
     return nl.nearest(k)
+
+
+def _nearest_padded(nl: NeighborList, k: int, owned: int) -> NearestNeighbors | None:
+    """The ``k`` nearest of every atom of a tile whose ``owned`` first atoms have them all (else
+    None); an atom with fewer (at the tile's open edge, where no label is kept) repeats its
+    farthest one, or itself at the list's cutoff when it has none."""
+    counts = nl.counts()
+    if len(counts) and counts[:owned].min(initial=k) < k:
+        return None
+    if not len(counts) or counts.min() >= k:
+        return nl.nearest(k)
+    rows = np.arange(nl.n_atoms)
+    take = nl.offsets[:-1, None] + np.minimum(np.arange(k), np.maximum(counts, 1)[:, None] - 1)
+    take = np.minimum(take, max(len(nl.j) - 1, 0))
+    empty = counts == 0
+    indices = np.where(empty[:, None], rows[:, None], nl.j[take] if len(nl.j) else 0)
+    vectors = np.where(empty[:, None, None], 0.0, nl.vectors[take] if len(nl.j) else 0.0)
+    distances = np.where(empty[:, None], nl.cutoff, nl.distances[take] if len(nl.j) else 0.0)
+    return NearestNeighbors(indices=indices, vectors=vectors, distances=distances)
 
 
 def grow_until(frame: Frame, radius: float, enough: Callable[[NeighborList], bool], *,
@@ -257,7 +285,10 @@ def nn_distance(frame: Frame, k: int = 1, neighbors: Neighbors = None) -> float:
     if len(frame) < 2:
         raise InputError(f"{frame.info.get('source', 'frame')}: {len(frame)} atom(s); the "
                          "nearest-neighbour distance cannot be estimated")
-    return median_of_means(nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).distances)
+    from structid.scales import NearestDistance, frame_value
+
+    return frame_value(frame, NearestDistance(k),
+                       lambda: nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).distances.mean(axis=1))
 
 
 #: no condensed phase has its nearest neighbours this far apart, Å: an atom (or a frame) whose

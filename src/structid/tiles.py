@@ -21,6 +21,10 @@ import numpy as np
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
 
+#: ``info`` key of a tile: the periodicity of the frame it was cut from (a voxel grid laid
+#: over the tile is the frame's; see :class:`~structid.descriptors.order.Region`)
+FRAME_PBC = "frame_pbc"
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -42,7 +46,8 @@ class Tile:
         where = frame.positions if positions is None else positions
         sub = frame.select(self.atoms)
         placed = where[self.atoms] + self.shifts @ frame.cell
-        return sub.replace(positions=placed, pbc=frame.pbc & ~self.cut, info=dict(frame.info))
+        info = {**frame.info, FRAME_PBC: tuple(bool(p) for p in frame.info.get(FRAME_PBC, frame.pbc))}
+        return sub.replace(positions=placed, pbc=frame.pbc & ~self.cut, info=info)
 
 
 def density_length(frame: Frame) -> float:

@@ -21,7 +21,8 @@ from numba import njit, prange
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.neighbors import (NeighborList, Neighbors, coincident_error, grow_until, median_of_means,
-                                nn_distance, resolve)
+                                nearest_neighbors, nn_distance, resolve)
+from structid.scales import NearestDistance, Scale, pinned
 
 #: r_cut rule: this multiple of the 95th percentile, over atoms, of the distance to the N-th
 #: nearest neighbor. Most balls then hold more than N atoms (so that rows see the neighbors'
@@ -102,6 +103,12 @@ class NeighborsMap:
             w[c] = np.array([table[s] for s in names])[inverse]
         return w
 
+    def frame_scales(self) -> list[Scale]:
+        """The frame-wide scales the maps depend on (:mod:`structid.scales`)."""
+        if self.r_cut is not None:
+            return [NearestDistance(1)] if self.scale == "auto" else []
+        return [BallScale(self.size, self.scale)]
+
     def length_scale(self, frame: Frame) -> float:
         """The length (Å) distances are divided by for this frame."""
         if self.scale is None:
@@ -119,10 +126,11 @@ class NeighborsMap:
             raise InputError(f"{frame.info.get('source', 'frame')}: a Neighbors Map needs at least 2 atoms")
         if self.r_cut is not None:
             return resolve(frame, r_max=float(self.r_cut) * self.length_scale(frame))
+        ball = pinned(frame, self.frame_scales()[0])
+        if ball is not None:  # a tile: the frame's ball
+            return resolve(frame, r_max=ball[0])
         # start from the radius that holds ~1.3 N atoms at the mean density
-        extent = np.ptp(frame.positions, axis=0) + 1.0 if n else np.ones(3)
-        volume = frame.volume if frame.pbc.all() else float(np.prod(extent))
-        radius = (3 * (1.3 * self.size + 1) * volume / (4 * np.pi * max(n, 1))) ** (1 / 3)
+        radius = _first_radius(frame, self.size)
         return grow_until(frame, radius, lambda nl: self._covers(frame, nl), factor=_GROWTH,
                           max_tries=_TRIES)
 
@@ -137,6 +145,9 @@ class NeighborsMap:
         if self.r_cut is not None:
             scale = self.length_scale(frame)
             return float(self.r_cut) * scale, scale
+        ball = pinned(frame, self.frame_scales()[0])
+        if ball is not None:
+            return ball
         _refuse_isolated(frame, nl, nl.counts() > 0)
         d_n = interior_shell_radii(nl, self.size)
         r_cut = min(RCUT_FACTOR * float(np.percentile(d_n, RCUT_QUANTILE)), nl.cutoff)
@@ -148,6 +159,9 @@ class NeighborsMap:
         off the list (no second search; atoms with no neighbour in it do not count)."""
         if self.scale != "auto" or self.r_cut is not None:
             return self.length_scale(frame)
+        ball = pinned(frame, self.frame_scales()[0])
+        if ball is not None:
+            return ball[1]
         has = nl.counts() > 0
         _refuse_isolated(frame, nl, has)
         return median_of_means(nl.distances[nl.offsets[:-1][has]][:, None])
@@ -156,6 +170,9 @@ class NeighborsMap:
         """The list the maps of ``frame`` are made from: ``neighbors`` (a list or query) when it
         reaches far enough for the ball, else :meth:`find_neighbors`."""
         given = resolve(frame, neighbors)
+        ball = None if self.r_cut is not None else pinned(frame, self.frame_scales()[0])
+        if ball is not None:
+            return resolve(frame, given, r_max=ball[0])
         if given is None:
             return self.find_neighbors(frame)
         if self.r_cut is not None:
@@ -230,6 +247,57 @@ def interior_shell_radii(nl: NeighborList, size: int) -> np.ndarray:
     # neighbours; in bulk crystals and liquids no atom reaches past OPEN_REACH x the median
     d_n = d_n[inside]
     return d_n[d_n <= OPEN_REACH * np.median(d_n)]
+
+
+def _first_radius(frame: Frame, size: int) -> float:
+    """The adaptive search's first radius, Å: the ball that holds ~1.3 ``size`` atoms at the
+    frame's mean density (its cell's, or its atoms' extent for a non-periodic frame)."""
+    n = len(frame)
+    extent = np.ptp(frame.positions, axis=0) + 1.0 if n else np.ones(3)
+    volume = frame.volume if frame.pbc.all() else float(np.prod(extent))
+    return (3 * (1.3 * size + 1) * volume / (4 * np.pi * max(n, 1))) ** (1 / 3)
+
+
+class BallScale(Scale):
+    """The Neighbors Map's ball radius and length scale (Å) of a frame with the adaptive rule:
+    what :meth:`NeighborsMap.ball` finds on the list :meth:`NeighborsMap.find_neighbors`
+    grows, from each atom's distance to its N-th and nearest neighbour and the centroid of its
+    N nearest."""
+
+    def __init__(self, size: int, scale: float | str | None) -> None:
+        self.size, self.scale = size, scale
+        self.key = f"map_ball:{size}:{scale!r}"
+
+    def per_atom(self, frame: Frame) -> np.ndarray:
+        nearest = nearest_neighbors(frame, self.size)
+        n = len(frame)
+        d_n, shift = _shell_and_centroid(np.arange(n, dtype=np.int64) * self.size, nearest.distances.ravel(),
+                                         nearest.vectors.reshape(-1, 3), self.size)
+        return np.column_stack([d_n, shift, nearest.distances[:, 0]])
+
+    def reduce(self, values: np.ndarray, frame: Frame) -> tuple[float, float] | None:
+        d_n, shift, nearest = values.T
+        n, size = len(frame), self.size
+        # the radius the search grows to: 96 % of the atoms with N neighbours inside it
+        radius = _first_radius(frame, size)
+        for attempt in range(_TRIES):
+            if (d_n < radius).mean() >= RCUT_QUANTILE / 100 + 0.01 or not frame.pbc.any() and n <= size:
+                break
+            if attempt < _TRIES - 1:
+                radius *= _GROWTH
+        enough = d_n < radius
+        if not enough.any():
+            return None  # a frame this sparse is not split
+        inside = enough & (shift <= OPEN_SHIFT * d_n)
+        d = d_n[inside] if inside.any() else d_n[enough]
+        if inside.any():
+            d = d[d <= OPEN_REACH * np.median(d)]
+        r_cut = min(RCUT_FACTOR * float(np.percentile(d, RCUT_QUANTILE)), radius)
+        if self.scale is None:
+            return r_cut, 1.0
+        if self.scale != "auto":
+            return r_cut, float(self.scale)
+        return r_cut, float(np.median(nearest[nearest < radius]))
 
 
 @njit(cache=True, parallel=True)

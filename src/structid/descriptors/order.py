@@ -38,6 +38,8 @@ from structid.descriptors.steinhardt import Steinhardt, _norms, _offsets, _qlm_k
 from structid.errors import InputError
 from structid.frame import Frame, as_frame, completed_cell
 from structid.lattices import gaussian_noise, lattice, remove_atoms
+from structid.scales import NearestDistance, Scale
+from structid.tiles import FRAME_PBC
 from structid.neighbors import (CONDENSED_DISTANCE, NeighborList, Neighbors, coincident_error, neighbor_list,
                                 nn_distance, resolve)
 
@@ -93,11 +95,22 @@ class RegionalOrder:
     def __repr__(self) -> str:
         return f"RegionalOrder(radius={self.radius}, ls={self.ls}, bonds={self.bonds!r})"
 
+    @property
+    def reach(self) -> float:
+        """How far (first-shell distances) an atom's order looks: the region (voxel centres
+        within ``radius``, each voxel up to half a diagonal from its atoms) and the bonds of its
+        atoms (at most the adaptive cutoff, 1.2 x the 4-neighbour mean), with a margin."""
+        return self.radius + VOXEL * 3 ** 0.5 + 1.6
+
+    def frame_scales(self) -> list[Scale]:
+        """The frame-wide scales the order depends on (:mod:`structid.scales`)."""
+        return [*self._steinhardt.frame_scales(), NearestDistance(1)]
+
     def find_neighbors(self, frame: Frame) -> NeighborList:
         """One neighbour list that serves both bond rules and the region's length scale."""
         r_cut = self._steinhardt.cutoffs(frame)
         # the median of the 4-neighbour means bounds the median nearest distance from above
-        shell = SHELL_PADDING * float(np.median(r_cut)) / self._steinhardt.padding
+        shell = SHELL_PADDING * self._steinhardt.median_cutoff(frame) / self._steinhardt.padding
         return neighbor_list(frame, max(float(r_cut.max(initial=0.0)), min(shell, CONDENSED_DISTANCE)) * (1 + 1e-9))
 
     def region(self, frame: Frame, neighbors: Neighbors = None) -> Region:
@@ -106,7 +119,7 @@ class RegionalOrder:
         :data:`VOXEL` first-shell distances wide (:class:`Region`). The same for both bond rules,
         so one serves two :meth:`compute_all` calls."""
         given = resolve(frame, neighbors)
-        first_shell = float(np.median(self._steinhardt.cutoffs(frame, given))) / self._steinhardt.padding
+        first_shell = self._steinhardt.median_cutoff(frame, given) / self._steinhardt.padding
         return Region(frame, self.radius * first_shell, VOXEL * first_shell)
 
     def _bonds(self, frame: Frame, given) -> tuple[np.ndarray, np.ndarray]:
@@ -164,8 +177,10 @@ class Region:
         volume = abs(np.linalg.det(cell))
         widths = np.array([volume / np.linalg.norm(np.cross(cell[(k + 1) % 3], cell[(k + 2) % 3])) for k in range(3)])
         periodic = np.asarray(frame.pbc, bool)
-        # along a periodic direction a whole number of voxels fills the cell
-        scale = np.where(periodic, np.maximum(np.floor(widths / voxel), 1.0), widths / voxel)
+        # along a periodic direction a whole number of voxels fills the cell; a tile keeps the
+        # grid of the frame it was cut from, so that its atoms' regions are the frame's
+        gridded = np.asarray(frame.info.get(FRAME_PBC, periodic), bool)
+        scale = np.where(gridded, np.maximum(np.floor(widths / voxel), 1.0), widths / voxel)
         index = np.floor(frac * scale).astype(np.int64)
         size = scale.astype(np.int64)
         index[:, periodic] %= size[periodic]

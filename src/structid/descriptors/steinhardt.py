@@ -18,6 +18,7 @@ from numba import njit, prange
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
 from structid.neighbors import CONDENSED_DISTANCE, Neighbors, coincident_error, nearest_neighbors, resolve
+from structid.scales import Scale, frame_value
 
 DEFAULT_L = (3, 4, 6, 8, 10, 12)
 #: no adaptive cutoff exceeds this multiple of the frame's median cutoff
@@ -66,16 +67,27 @@ class Steinhardt:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Steinhardt) and self.params() == other.params()
 
+    def frame_scales(self) -> list[Scale]:
+        """The frame-wide scale the cutoffs depend on (:mod:`structid.scales`)."""
+        return [CutoffScale(self.n_nearest, self.padding)]
+
     def cutoffs(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n,) adaptive cutoff radius of every atom, Å, at most :data:`OPEN_CUTOFF` times the
         median over atoms and at most :data:`~structid.neighbors.CONDENSED_DISTANCE`."""
-        nearest = nearest_neighbors(frame, self.n_nearest, neighbors=resolve(frame, neighbors))
-        r_cut = self.padding * nearest.distances.mean(axis=1)
+        r_cut = self._own_cutoffs(frame, neighbors)
         # an isolated atom's own rule would reach across the frame, and every atom's pairs would be
         # searched that far; it gets the cap, and no neighbours inside it (so do the atoms of a gas)
         if not len(r_cut):
             return r_cut
-        return np.minimum(r_cut, min(OPEN_CUTOFF * float(np.median(r_cut)), CONDENSED_DISTANCE))
+        return np.minimum(r_cut, frame_value(frame, self.frame_scales()[0], lambda: r_cut)["cap"])
+
+    def median_cutoff(self, frame: Frame, neighbors: Neighbors = None) -> float:
+        """The median over atoms of :meth:`cutoffs`, Å."""
+        return frame_value(frame, self.frame_scales()[0], lambda: self._own_cutoffs(frame, neighbors))["median"]
+
+    def _own_cutoffs(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
+        nearest = nearest_neighbors(frame, self.n_nearest, neighbors=resolve(frame, neighbors))
+        return self.padding * nearest.distances.mean(axis=1)
 
     def compute(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_features) float64 features (column order in the class docstring).
@@ -202,3 +214,22 @@ def _qlm_kernel(offsets, vec, ls):
                 out[atom, column] = complex(re[l, m], im[l, m]) / count
                 column += 1
     return out
+
+
+class CutoffScale(Scale):
+    """The cap of the adaptive cutoffs (:data:`OPEN_CUTOFF` x their median, at most
+    :data:`~structid.neighbors.CONDENSED_DISTANCE`) and the median of the capped cutoffs, Å,
+    over all atoms of a frame."""
+
+    def __init__(self, n_nearest: int, padding: float) -> None:
+        self.n_nearest, self.padding = n_nearest, padding
+        self.key = f"steinhardt_cutoff:{n_nearest}:{padding!r}"
+
+    def per_atom(self, frame: Frame) -> np.ndarray:
+        return self.padding * nearest_neighbors(frame, self.n_nearest).distances.mean(axis=1)
+
+    def reduce(self, values: np.ndarray, frame: Frame) -> dict[str, float]:
+        if not len(values):
+            return {"cap": CONDENSED_DISTANCE, "median": float("nan")}
+        cap = min(OPEN_CUTOFF * float(np.median(values)), CONDENSED_DISTANCE)
+        return {"cap": cap, "median": float(np.median(np.minimum(values, cap)))}

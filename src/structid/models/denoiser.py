@@ -129,7 +129,8 @@ class Denoiser(Estimator):
 
     def denoise(self, frame: Frame, iterations: int = 8, tolerance: float = 1e-3,
                 scale: float | None = None, save_trajectory: bool = False,
-                edge_chunk: int = 16_384, neighbors: Neighbors = None) -> DenoiseResult:
+                edge_chunk: int = 16_384, neighbors: Neighbors = None,
+                max_atoms: int | None = None) -> DenoiseResult:
         """Apply ``r ← r − Δθ(r)`` up to ``iterations`` times, stopping early when the largest
         step is below ``tolerance`` first-shell distances. Edges are processed ``edge_chunk``
         at a time: memory stays bounded, and chunks that fit in the CPU cache run faster than
@@ -141,7 +142,9 @@ class Denoiser(Estimator):
         shows the model a stretched lattice it never saw (bcc then drifts away).
         ``neighbors``: a list of ``frame`` (or a query) that the first iteration uses when it
         reaches far enough. A frame whose first-shell distance exceeds
-        :data:`~structid.neighbors.CONDENSED_DISTANCE` (a gas) is returned unchanged."""
+        :data:`~structid.neighbors.CONDENSED_DISTANCE` (a gas) is returned unchanged.
+        ``max_atoms``: a larger frame is denoised a spatial tile of about this many atoms at a
+        time (:meth:`denoise_tiled`), with the same result."""
         self.check_fitted()
         frame = as_frame(frame)
         if iterations < 0:
@@ -151,6 +154,10 @@ class Denoiser(Estimator):
         if scale is not None and not scale > 0:
             raise InputError(f"first-shell distance must be positive, got {scale}")
         refuse_coincident(frame)
+        if max_atoms is not None and len(frame) > max_atoms and not save_trajectory:
+            tiled = self.denoise_tiled(frame, max_atoms, iterations, tolerance, scale, edge_chunk)
+            if tiled is not None:
+                return tiled
         given = resolve(frame, neighbors)
         d = float(scale) if scale else first_shell_distance(frame, given)
         if d > CONDENSED_DISTANCE and not scale:
@@ -177,6 +184,68 @@ class Denoiser(Estimator):
                 break
         out = frame.replace(positions=positions).wrapped()
         return DenoiseResult(out, len(steps), steps, trajectory)
+
+    def denoise_tiled(self, frame: Frame, max_atoms: int, iterations: int = 8, tolerance: float = 1e-3,
+                      scale: float | None = None, edge_chunk: int = 16_384) -> DenoiseResult | None:
+        """:meth:`denoise` a spatial tile of about ``max_atoms`` atoms at a time: peak memory
+        that of a tile. Every step runs over all tiles before the next (a tile's halo is one
+        step's reach, the network's layers x its cutoff, at the positions of that step), and
+        the first-shell distance of each step is the median over all atoms, so the positions
+        are those of the whole-frame run (to float32 rounding: messages are summed in another
+        order). None when the frame is too sparse for tiles (an atom's 4 nearest neighbours
+        farther than the planned halo): denoise it whole."""
+        from structid.tiles import Tiling, density_length
+
+        self.check_fitted()
+        frame = as_frame(frame)
+        reach_per_step = self.layers * CUTOFF * (1 + 1e-6)
+        d_guess = float(scale) if scale else 1.2 * density_length(frame)
+        tiling = Tiling(frame, max_atoms, reach_per_step * d_guess)
+        positions = frame.positions.copy()
+
+        def shells(halo: float, k: int, rebuild: Callable[[Frame], np.ndarray]) -> np.ndarray | None:
+            # the (n, k) nearest distances of every atom, a tile at a time; None when some atom's
+            # k-th neighbour lies beyond the halo (its tile lacks it)
+            out = np.empty((len(frame), k))
+            for tile in tiling.tiles(positions, halo):
+                out[tile.owned] = rebuild(tile.frame(frame, positions))[: tile.n_owned]
+            return out if np.isfinite(out).all() and out[:, -1].max(initial=0.0) < halo else None
+
+        if scale:
+            d = float(scale)
+        else:
+            first = shells(tiling.halo, SHELL, lambda sub: nearest_neighbors(sub, SHELL).distances)
+            if first is None:
+                return None
+            d = min(median_of_means(first), SCALE_CAP * float(np.median(first[:, 0])))
+        if d > CONDENSED_DISTANCE and not scale:
+            iterations = 0
+        reach = MAX_TOTAL * d
+        steps: list[float] = []
+        for k in range(iterations):
+            if k and not scale:
+                # as :meth:`denoise`: the 4 nearest among the pairs of a list (cutoff + skin) d long
+                radius = (CUTOFF + _Graph.SKIN) * d
+
+                def listed(sub: Frame) -> np.ndarray:
+                    j, shifts, offsets = pair_list(sub, radius)
+                    return nearest_distances(sub.positions, sub.cell, offsets, j, shifts, SHELL)
+
+                shell = shells(radius, SHELL, listed)
+                if shell is None:
+                    return None
+                d = min(median_of_means(shell), SCALE_CAP * float(np.median(shell[:, 0])))
+                d = min(d, SCALE_CAP * reach / MAX_TOTAL)
+            delta = np.empty_like(positions)
+            for tile in tiling.tiles(positions, reach_per_step * d):
+                sub = tile.frame(frame, positions)
+                delta[tile.owned] = _Graph(sub).step(self, sub.positions, d, edge_chunk)[: tile.n_owned]
+            delta = _capped(delta * d, MAX_STEP * d)
+            positions = frame.positions + _capped(positions - delta - frame.positions, reach)
+            steps.append(float(np.sqrt((delta ** 2).sum(axis=1)).max()) if len(delta) else 0.0)
+            if steps[-1] < tolerance * d:
+                break
+        return DenoiseResult(frame.replace(positions=positions).wrapped(), len(steps), steps)
 
     # -- training (Algorithm 2) -----------------------------------------------------------
 
@@ -295,7 +364,9 @@ class _Graph:
     cutoff in one pass: peak memory grows with the frame by the list and the kept edges, not by
     float64 temporaries of every pair."""
 
-    def __init__(self, frame: Frame, skin: float = 0.3, initial: NeighborList | None = None) -> None:
+    SKIN = 0.3  # first-shell distances
+
+    def __init__(self, frame: Frame, skin: float = SKIN, initial: NeighborList | None = None) -> None:
         self.frame, self.skin, self.initial = frame, skin, initial
         self.built_at: np.ndarray | None = None
         self.radius = 0.0  # Å, of the current list

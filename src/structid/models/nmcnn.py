@@ -232,6 +232,15 @@ class NMCNN(ProbabilisticClassifier):
             self._frozen = frozen_network(self.network_, tuple(x.shape[1:]))
         return _predict(self._frozen, x, PREDICT_BATCH)
 
+    @property
+    def reach(self) -> float:
+        """How far (first-shell distances) an atom's label looks: its map's ball (the adaptive
+        ball is 1.05 x the 95th percentile of the 32nd-neighbour distance, about 2.1 in a hot
+        liquid), with a margin."""
+        if self.descriptor.r_cut is not None and self.descriptor.scale == "auto":
+            return float(self.descriptor.r_cut) * 1.05
+        return 3.0
+
     def find_neighbors(self, frame: Frame) -> NeighborList:
         return self.descriptor.find_neighbors(frame)
 
