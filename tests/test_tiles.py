@@ -123,3 +123,36 @@ def test_tiled_denoising_moves_atoms_as_the_whole_frame_does(rng):
     assert whole.iterations == split.iterations == 4
     np.testing.assert_allclose(split.frame.positions, whole.frame.positions, atol=1e-5)
     assert np.abs(whole.frame.positions - frame.wrapped().positions).max() > 0.1  # atoms did move
+
+
+@pytest.mark.parametrize("hot", [False, True])
+def test_the_default_pipeline_in_tiles_labels_as_the_whole_frame(hot, rng):
+    from structid.registry import default_pipeline
+
+    frame = _half_molten(rng)
+    if hot:  # mostly liquid: the ML stage labels every atom, crystals confirmed by the templates
+        frame = frame.replace(positions=frame.positions + 0.4 * rng.normal(size=frame.positions.shape))
+    whole = default_pipeline().classify(frame)
+    split = default_pipeline(max_atoms=7000).classify(frame)
+    assert np.array_equal(split.codes, whole.codes)
+    crystal = np.isin(whole.codes, [1, 2, 3]).mean()
+    assert (crystal < 0.35) if hot else (crystal > 0.45)
+
+
+def test_max_atoms_on_the_command_line(tmp_path, rng):
+    from structid.io.readers import open_trajectory
+    from structid.io.writers import TrajectoryWriter
+
+    from conftest import assert_one_line_error, run_cli
+
+    frame = _half_molten(rng).replace(species=np.full(10240, "Cu"))
+    with TrajectoryWriter(tmp_path / "in.extxyz") as writer:
+        writer.write(frame)
+    for name, options in (("whole", ()), ("tiles", ("--max-atoms", "7000"))):
+        result = run_cli("classify", tmp_path / "in.extxyz", "-m", "ptm", "-o", tmp_path / f"{name}.extxyz", *options)
+        assert result.returncode == 0, result.stderr
+    whole, tiles = (next(iter(open_trajectory(tmp_path / f"{name}.extxyz"))) for name in ("whole", "tiles"))
+    assert np.array_equal(whole.properties["structure_type"], tiles.properties["structure_type"])
+    assert (whole.properties["structure_type"] == 1).mean() > 0.3
+    assert_one_line_error(run_cli("classify", tmp_path / "in.extxyz", "--max-atoms", "0"), "--max-atoms")
+    assert_one_line_error(run_cli("classify", tmp_path / "in.extxyz", "-m", "ptm", "--max-atoms", "300"), "halo")

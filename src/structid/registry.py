@@ -86,14 +86,16 @@ def get_denoiser(model: str | Path | None = None):
 def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confidence: float | None = None,
                    neighbor_average: int = 0, denoise: int = 0, denoiser: str | None = None,
                    scale: float | None = None, rmsd_cutoff: float | None = None,
-                   check_order: bool = False) -> Classifier:
+                   check_order: bool = False, max_atoms: int | None = None) -> Classifier:
     """The classifier ``structid classify`` runs for these options: ``method`` (with ``model``,
     ``min_confidence``, PTM's ``rmsd_cutoff``), optionally averaged over ``neighbor_average``
     neighbours, its labels checked against the regional order (``check_order``:
     :class:`~structid.models.compose.OrderChecked`), and run on positions denoised ``denoise``
     times (``denoiser``: file or shipped name; ``scale``: a fixed first-shell distance in Å).
+    ``max_atoms``: a larger frame is labelled a spatial tile of about this many atoms at a
+    time (:class:`~structid.models.compose.Tiled`), with the same labels.
     Plain data in, so a worker process can rebuild the same pipeline."""
-    from structid.models.compose import Denoised, NeighborAveraged, OrderChecked
+    from structid.models.compose import Denoised, NeighborAveraged, OrderChecked, Tiled
 
     options: dict[str, Any] = {}
     if rmsd_cutoff is not None:
@@ -112,6 +114,10 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
         raise InputError("--denoiser needs --denoise N")
     if min_confidence is not None and not neighbor_average:
         options["min_confidence"] = min_confidence
+    if max_atoms is not None and max_atoms < 1:
+        raise InputError(f"--max-atoms must be at least 1, got {max_atoms}")
+    if method == "default" and max_atoms is not None:
+        options["max_atoms"] = max_atoms
     classifier = get_classifier(method, **options)
     if neighbor_average:
         classifier = NeighborAveraged(classifier, neighbor_average, min_confidence=min_confidence or 0.0)
@@ -121,7 +127,11 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
             raise InputError(f"--check-order applies to the ML methods (nmcnn, less, a model file); {method!r} {why}")
         classifier = OrderChecked(classifier)
     if denoise:
-        classifier = Denoised(get_denoiser(denoiser), classifier, denoise, scale=scale)
+        # a denoised frame is labelled in tiles too (the default pipeline tiles its own stages)
+        classifier = Denoised(get_denoiser(denoiser), classifier, denoise, scale=scale,
+                              max_atoms=max_atoms if method != "default" else None)
+    elif max_atoms is not None and method != "default":
+        classifier = Tiled(classifier, max_atoms)
     return classifier
 
 
@@ -152,7 +162,7 @@ DEFAULT_CONFIRM_BELOW = 0.5
 
 
 def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
-                     rmsd_cutoff: float | None = None) -> Classifier:
+                     rmsd_cutoff: float | None = None, max_atoms: int | None = None) -> Classifier:
     """The recommended pipeline (``structid classify`` without ``-m``): PTM (``rmsd_cutoff``) on
     positions denoised by ``denoiser-all`` for crystals, surfaces, defects and boundaries; the
     Neighbors Map CNN (``model``, default nmcnn-metals; probabilities averaged over 12
@@ -167,11 +177,14 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
     (:class:`~structid.models.compose.SignatureChecked`). Crystal pockets of the ML stage
     inside a glass or liquid take the glass-aware label (``pocket_share``), and in a frame the
     ML stage finds mostly disordered its crystals stand only where PTM sees one too
-    (``confirm_below``: a nucleus in its melt)."""
-    from structid.models.compose import BySpecies, Denoised, Hybrid, LiquidOrAmorphous, SignatureChecked
+    (``confirm_below``: a nucleus in its melt). ``max_atoms``: a larger frame goes through
+    every stage a spatial tile of about this many atoms at a time, with the same labels
+    (:class:`~structid.models.compose.Tiled`)."""
+    from structid.models.compose import BySpecies, Denoised, Hybrid, LiquidOrAmorphous, SignatureChecked, Tiled
 
     crystal = SignatureChecked(Denoised(get_denoiser(), build_pipeline("ptm", rmsd_cutoff=rmsd_cutoff),
-                                        DEFAULT_PIPELINE_ITERATIONS, tolerance=DEFAULT_PIPELINE_TOLERANCE))
+                                        DEFAULT_PIPELINE_ITERATIONS, tolerance=DEFAULT_PIPELINE_TOLERANCE,
+                                        max_atoms=max_atoms), max_atoms=max_atoms)
     ml = build_pipeline("nmcnn", model=model, neighbor_average=DEFAULT_PIPELINE_AVERAGE,
                         min_confidence=min_confidence or None, check_order=True)
     if model is None:
@@ -180,7 +193,9 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
         glass = BySpecies({species: glass_model(name) for species, name in GLASS_MODELS.items()},
                           glass_model(DEFAULT_GLASS_MODEL))
         ml = LiquidOrAmorphous(ml, glass, pocket_share=DEFAULT_POCKET_SHARE)
-    hybrid = Hybrid(crystal, ml, confirm_below=DEFAULT_CONFIRM_BELOW)
+    if max_atoms is not None:
+        ml = Tiled(ml, max_atoms)
+    hybrid = Hybrid(crystal, ml, confirm_below=DEFAULT_CONFIRM_BELOW, max_atoms=max_atoms)
     hybrid.name = "default"
     return hybrid
 

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from structid.analysis import StructureFractions
 from structid import runtime
-from structid.cli.common import (DeviceOpt, EveryOpt, FormatOpt, FramesOpt, ThreadsOpt, TypesOpt, check_paths, default_output, out, progress,
+from structid.cli.common import (DeviceOpt, EveryOpt, FormatOpt, FramesOpt, MaxAtomsOpt, ThreadsOpt, TypesOpt, check_paths, default_output, out, progress,
                                  types_option)
 from structid.errors import InputError
 from structid.io.readers import open_trajectory
@@ -46,6 +46,7 @@ def classify(
     device: DeviceOpt = "cpu",
     frames: FramesOpt = None,
     every: EveryOpt = None,
+    max_atoms: MaxAtomsOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="label frames on a local Dask cluster of N processes (resumes an interrupted run)")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="label frames on a running Dask cluster, e.g. tcp://head:8786")] = None,
     log: Annotated[Optional[str], typer.Option("--log", help="the run's LAMMPS log: each frame's temperature (thermo Temp at its timestep) goes into the fractions CSV/JSON and the plot's x axis")] = None,
@@ -56,7 +57,7 @@ def classify(
     thermo = read_lammps_log(log) if log else None
     pipeline = {"method": method, "model": model, "min_confidence": min_confidence,
                 "neighbor_average": neighbor_average, "denoise": denoise, "denoiser": denoiser,
-                "rmsd_cutoff": rmsd_cutoff, "check_order": check_order}
+                "rmsd_cutoff": rmsd_cutoff, "check_order": check_order, "max_atoms": max_atoms}
     classifier = build_pipeline(**pipeline)
     traj = open_trajectory(file, format=format, types=types_option(types))
     target = Path(output) if output else default_output(traj.path, traj.format)
@@ -146,6 +147,7 @@ def denoise(
     device: DeviceOpt = "cpu",
     frames: FramesOpt = None,
     every: EveryOpt = None,
+    max_atoms: MaxAtomsOpt = None,
 ) -> None:
     """Remove thermal noise: move atoms towards the ideal lattice they vibrate around."""
     runtime.configure(threads, device)
@@ -154,6 +156,8 @@ def denoise(
         raise InputError(f"--iterations must be >= 0, got {iterations}")
     if scale is not None and not scale > 0:
         raise InputError(f"--scale must be a positive distance in Å, got {scale}")
+    if max_atoms is not None and max_atoms < 1:
+        raise InputError(f"--max-atoms must be at least 1, got {max_atoms}")
     net = get_denoiser(model)
     traj = open_trajectory(file, format=format, types=types_option(types))
     check_paths([traj.path, model], {"--output": output})
@@ -162,7 +166,8 @@ def denoise(
     with TrajectoryWriter(output, force=force, protect=(traj.path,)) as writer, progress() as bar:
         task = bar.add_task("denoising", total=traj.total_bytes, status="")
         for _, frame in selection.apply(traj, file):
-            result = net.denoise(frame, iterations, tolerance, scale, save_trajectory=save_trajectory and n == 0)
+            result = net.denoise(frame, iterations, tolerance, scale, save_trajectory=save_trajectory and n == 0,
+                                 max_atoms=max_atoms)
             for k, snapshot in enumerate(result.trajectory or [result.frame]):
                 writer.write(snapshot.replace(info={**frame.info, "iteration": k} if result.trajectory else frame.info))
             n += 1

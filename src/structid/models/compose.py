@@ -15,7 +15,7 @@ import numpy as np
 from structid.descriptors.order import SIGNATURE_L, RegionalOrder, mismatch, mismatch_thresholds
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
-from structid.labels import CODE, CRYSTALLINE_CODES, Classifier, Labels
+from structid.labels import CODE, CRYSTALLINE_CODES, VOCABULARY, Classifier, Labels
 from structid.models.denoiser import Denoiser
 from structid.neighbors import NeighborList, Neighbors, nearest_neighbors, resolve
 
@@ -46,24 +46,27 @@ class Denoised:
     positions with ``classifier``. A neighbour list given to :meth:`classify` serves the
     denoiser's first step (the classifier sees moved atoms and searches again). ``scale``: a
     fixed first-shell distance in Å (default: estimated before every step); ``tolerance``:
-    fewer steps when the largest one is below this many first-shell distances."""
+    fewer steps when the largest one is below this many first-shell distances; ``max_atoms``:
+    a larger frame is denoised and labelled a spatial tile at a time (:class:`Tiled`), with
+    the same labels."""
 
     def __init__(self, denoiser: Denoiser, classifier: Classifier, iterations: int = 8,
-                 scale: float | None = None, tolerance: float = 1e-3) -> None:
+                 scale: float | None = None, tolerance: float = 1e-3, max_atoms: int | None = None) -> None:
         if iterations < 0:
             raise InputError(f"the number of denoising iterations must be >= 0, got {iterations}")
         if scale is not None and not scale > 0:
             raise InputError(f"the first-shell distance must be a positive length in Å, got {scale}")
         self.denoiser, self.classifier, self.iterations = denoiser, classifier, iterations
-        self.scale, self.tolerance = scale, tolerance
+        self.scale, self.tolerance, self.max_atoms = scale, tolerance, max_atoms
         self.name = f"{getattr(classifier, 'name', 'classifier')}+denoise{iterations}"
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` from its denoised position."""
         frame = as_frame(frame)
         denoised = self.denoiser.denoise(frame, self.iterations, self.tolerance, scale=self.scale,
-                                         neighbors=neighbors).frame
-        return replace(self.classifier.classify(denoised), method=self.name)
+                                         neighbors=neighbors, max_atoms=self.max_atoms).frame
+        classifier = self.classifier if self.max_atoms is None else Tiled(self.classifier, self.max_atoms)
+        return replace(classifier.classify(denoised), method=self.name)
 
 
 class NeighborAveraged:
@@ -226,10 +229,11 @@ class SignatureChecked:
     where not checked).
     """
 
-    def __init__(self, classifier: Classifier, uniform: float = 0.95, radius: float = 3.0) -> None:
+    def __init__(self, classifier: Classifier, uniform: float = 0.95, radius: float = 3.0,
+                 max_atoms: int | None = None) -> None:
         if not 0 < uniform <= 1:
             raise InputError(f"the uniform share must be in (0, 1], got {uniform}")
-        self.classifier, self.uniform = classifier, uniform
+        self.classifier, self.uniform, self.max_atoms = classifier, uniform, max_atoms
         self.signature = RegionalOrder(radius, ls=SIGNATURE_L, bonds="shell")
         self.name = f"{getattr(classifier, 'name', 'classifier')}+signature"
 
@@ -242,7 +246,13 @@ class SignatureChecked:
         """Label every atom of ``frame`` with the classifier, then check the uniform crystals."""
         frame = as_frame(frame)
         labels = self.classifier.classify(frame, neighbors=neighbors)
-        codes = np.asarray(labels.codes).copy()
+        codes, checked = in_tiles(frame, self.max_atoms, self.signature.reach, self.signature.frame_scales(),
+                                  self._check, np.asarray(labels.codes))
+        return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "mismatch": checked})
+
+    def _check(self, frame: Frame, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, mismatch) of ``frame``'s atoms labelled ``codes`` after the check."""
+        codes = codes.copy()
         checked = np.full(len(codes), np.nan)
         crystal = np.isin(codes, CRYSTALLINE_CODES)
         if len(frame) > 1 and crystal.any():
@@ -255,9 +265,34 @@ class SignatureChecked:
             atoms = np.flatnonzero(crystal & (own >= self.uniform * counts[:, -1]))
             if len(atoms):
                 q = self.signature.compute_all(frame, shared, region)[atoms]
-                checked[atoms], misfit = _misfits(q, labels.names[atoms])
+                names = np.asarray(VOCABULARY)[codes[atoms]]
+                checked[atoms], misfit = _misfits(q, names)
                 codes[atoms[misfit]] = CODE["unknown"]
-        return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "mismatch": checked})
+        return codes, checked
+
+
+def in_tiles(frame: Frame, max_atoms: int | None, reach: float, scales: list, rule, *arrays: np.ndarray):
+    """``rule(frame, *arrays)`` (per-atom ``arrays`` in, a tuple of per-atom arrays out, each
+    atom's rows depending on atoms within ``reach`` first-shell distances and on the frame-wide
+    ``scales``), on the whole frame, or a spatial tile of about ``max_atoms`` atoms at a time
+    when the frame is larger: the same result."""
+    from structid.scales import pin_scales, tile_frame
+    from structid.tiles import Tiling, density_length
+
+    if max_atoms is None or len(frame) <= max_atoms:
+        return rule(frame, *arrays)
+    tiling = Tiling(frame, max_atoms, reach * _SHELLS_PER_DENSITY_LENGTH * density_length(frame))
+    pinned = pin_scales(frame, tiling, scales)
+    if any(value is None for value in pinned.values()):
+        return rule(frame, *arrays)
+    out = None
+    for tile in tiling.tiles():
+        parts = rule(tile_frame(frame, tile, pinned), *(a[tile.atoms] for a in arrays))
+        if out is None:
+            out = tuple(np.empty((len(frame), *np.shape(p)[1:]), dtype=np.asarray(p).dtype) for p in parts)
+        for whole, part in zip(out, parts):
+            whole[tile.owned] = np.asarray(part)[: tile.n_owned]
+    return out
 
 
 class Hybrid:
@@ -283,10 +318,14 @@ class Hybrid:
     which the templates see sharply.
     The defaults and the measurements behind them: docs/benchmarks.md, "Realistic samples" and
     "Nuclei seen by the templates".
+
+    ``max_atoms``: the neighbour rule runs a spatial tile of about this many atoms at a time
+    (give the stages their own, :class:`Tiled` or ``max_atoms``), with the same labels.
     """
 
     def __init__(self, crystal: Classifier, ml: Classifier, liquid_share: float = 0.1,
-                 neighbors: int = 64, dense_share: float = 0.35, confirm_below: float = 0.0) -> None:
+                 neighbors: int = 64, dense_share: float = 0.35, confirm_below: float = 0.0,
+                 max_atoms: int | None = None) -> None:
         for option, value in (("liquid_share", liquid_share), ("dense_share", dense_share),
                               ("confirm_below", confirm_below)):
             if not 0 <= value <= 1:
@@ -295,7 +334,7 @@ class Hybrid:
             raise InputError(f"neighbors must be at least 1, got {neighbors}")
         self.crystal, self.ml = crystal, ml
         self.liquid_share, self.neighbors, self.dense_share = liquid_share, neighbors, dense_share
-        self.confirm_below = confirm_below
+        self.confirm_below, self.max_atoms = confirm_below, max_atoms
         self.name = f"{getattr(crystal, 'name', 'crystal')}|{getattr(ml, 'name', 'ml')}"
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
@@ -317,8 +356,13 @@ class Hybrid:
                 codes[ml_crystal & ~is_crystal] = CODE["other"]
         elif len(frame) and not is_crystal.all():
             k = min(self.neighbors, max(len(frame) - 1, 1))
-            around = nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).indices
-            candidates = ~is_crystal & (is_crystal[around].mean(axis=1) < self.liquid_share)
+
+            def crystal_around(part: Frame, crystal: np.ndarray) -> tuple[np.ndarray]:
+                given = resolve(part, neighbors) if part is frame else None
+                return (crystal[nearest_neighbors(part, k, neighbors=given).indices].mean(axis=1),)
+
+            share, = in_tiles(frame, self.max_atoms, knn_reach(k), [], crystal_around, is_crystal)
+            candidates = ~is_crystal & (share < self.liquid_share)
             if candidates.any():
                 second = self.ml.classify(frame, neighbors=neighbors)
                 ml_codes = np.asarray(second.codes)

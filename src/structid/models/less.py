@@ -218,6 +218,12 @@ class LESS(ProbabilisticClassifier):
             return np.zeros((0, len(self.classes_)))
         return self.meta_.predict_proba(_scores(self.level0_, x, len(self.classes_)))
 
+    @property
+    def reach(self) -> float:
+        """How far (first-shell distances) an atom's label looks: its bonds (the adaptive
+        cutoff, 1.2 x its 4-neighbour mean), and its neighbours' bonds for the averaged q_l."""
+        return 3.2 if self.descriptor.averaged else 1.8
+
     def predict_proba(self, frame: Frame, neighbors: Neighbors = None) -> np.ndarray:
         """(n, n_classes) float32 probabilities of every atom of ``frame``."""
         self.check_fitted()
