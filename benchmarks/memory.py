@@ -2,10 +2,14 @@
 OVITO's PTM on the same frame for the ratio.
 
 The frame is fcc Cu with Gaussian noise of 0.05 first-shell distances (the speed benchmark's,
-grown to about ``--atoms`` atoms). Each pipeline runs in its own child process, so that its
-peak resident set size (``ru_maxrss``) is its own: frame, models, neighbour lists and all.
+grown to about ``--atoms`` atoms); with ``--noise 0.3`` it is liquid-like (the templates find
+almost nothing, so the default pipeline's ML stage labels every atom). Each pipeline runs in
+its own child process, so that its peak resident set size (``ru_maxrss``) is its own: frame,
+models, neighbour lists and all. A method ``NAME/N`` runs with ``max_atoms=N`` (spatial tiles
+of about N atoms).
 
-    python benchmarks/memory.py [--atoms 1000000] [--methods ptm,default] [--threads 1]
+    python benchmarks/memory.py [--atoms 1000000] [--methods ptm,default,default/250000]
+                                [--noise 0.05] [--threads 1]
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import subprocess
 import sys
 
 
-def _child(method: str, cells: int, threads: int | None) -> None:
+def _child(method: str, cells: int, threads: int | None, noise: float) -> None:
     """Run in the child: build the frame, label it, print one JSON line."""
     import resource
     import time
@@ -27,11 +31,18 @@ def _child(method: str, cells: int, threads: int | None) -> None:
 
     runtime.configure(threads, "cpu")
     from structid.lattices import gaussian_noise, lattice
-    from structid.registry import pipeline
+    from structid.models.compose import Tiled
+    from structid.registry import default_pipeline, pipeline
 
-    frame = gaussian_noise(lattice("fcc", 2.556, (cells,) * 3, species="Cu"), 0.05 * 2.556, rng=0)
+    frame = gaussian_noise(lattice("fcc", 2.556, (cells,) * 3, species="Cu"), noise * 2.556, rng=0)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    classifier = pipeline(method)
+    spec, _, max_atoms = method.partition("/")
+    if not max_atoms:
+        classifier = pipeline(spec)
+    elif spec == "default":
+        classifier = default_pipeline(max_atoms=int(max_atoms))
+    else:
+        classifier = Tiled(pipeline(spec), int(max_atoms))
     start = time.perf_counter()
     labels = classifier.classify(frame)
     seconds = time.perf_counter() - start
@@ -46,10 +57,11 @@ def main() -> None:
     parser.add_argument("--atoms", type=int, default=1_000_000)
     parser.add_argument("--methods", default="ptm,default")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--noise", type=float, default=0.05, help="Gaussian noise, first-shell distances")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child[0], int(args.child[1]), args.threads)
+        _child(args.child[0], int(args.child[1]), args.threads, args.noise)
         return
 
     from structid import runtime
@@ -57,20 +69,23 @@ def main() -> None:
     runtime.configure(args.threads, "cpu")
     cells = max(2, round((args.atoms / 4) ** (1 / 3)))
     print(f"CPU: {runtime.cpu_model()}; {runtime.threads()} thread(s); "
-          f"denormals flushed: {'yes' if runtime.denormals_flushed() else 'no'}\n")
-    print("| method | atoms | seconds | x PTM's time | peak RSS (MiB) | after building the frame (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|")
+          f"denormals flushed: {'yes' if runtime.denormals_flushed() else 'no'}; noise {args.noise} d\n")
+    print("| method | atoms | seconds | x PTM's time | peak RSS (MiB) | after building the frame (MiB) | labels |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     ptm = None
     for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
-        command = [sys.executable, __file__, "--child", method, str(cells)]
+        command = [sys.executable, __file__, "--child", method, str(cells), "--noise", str(args.noise)]
         if args.threads:
             command += ["--threads", str(args.threads)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            sys.exit(f"{method}: {done.stderr.strip().splitlines()[-1]}")
         row = json.loads(done.stdout.strip().splitlines()[-1])
         ptm = row["seconds"] if method == "ptm" else ptm
         ratio = f"{row['seconds'] / ptm:.1f}" if ptm else ""
+        top = ", ".join(f"{k} {v / row['atoms']:.1%}" for k, v in sorted(row["labels"].items(), key=lambda kv: -kv[1])[:3])
         print(f"| {method} | {row['atoms']:,} | {row['seconds']:.1f} | {ratio} | {row['peak_MiB']:,.0f} | "
-              f"{row['frame_MiB']:,.0f} |", flush=True)
+              f"{row['frame_MiB']:,.0f} | {top} |", flush=True)
 
 
 if __name__ == "__main__":
