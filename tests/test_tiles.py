@@ -82,6 +82,17 @@ def _half_molten(rng, reps=(40, 8, 8)) -> Frame:
     return frame.replace(positions=frame.positions + sigma * rng.normal(size=frame.positions.shape))
 
 
+def test_a_scale_named_twice_is_pinned_as_once(rng):
+    from structid.scales import NearestDistance, pin_scales
+
+    frame = _half_molten(rng, (24, 6, 6))
+    tiling = Tiling(frame, 1500, 6.0)
+    assert len(tiling) >= 3
+    expected = NearestDistance(4).reduce(NearestDistance(4).per_atom(frame), frame)
+    pinned = pin_scales(frame, tiling, [NearestDistance(4), NearestDistance(1), NearestDistance(4)])
+    assert pinned["nn_distance:4"] == pytest.approx(expected, rel=1e-12)
+
+
 @pytest.mark.parametrize("case", ["bulk", "slab", "half-molten"])
 def test_the_ball_scale_is_what_the_map_finds_on_the_whole_frame(case, rng):
     from structid.descriptors.neighbors_map import NeighborsMap
@@ -102,9 +113,12 @@ def test_tiled_ml_stage_equals_the_whole_frame(rng):
     frame = _half_molten(rng)
     ml = default_pipeline().ml  # maps, averaging, order check, pockets and the glass model
     assert {s.key.split(":")[0] for s in declared_scales(ml)} >= {"map_ball", "steinhardt_cutoff", "nn_distance", "species"}
-    for classifier in (pipeline("nmcnn"), ml):
-        tiled = Tiled(classifier, 7000)
-        assert len(Tiling(frame, 7000, tiled.halo(frame))) >= 2
+    # the whole stage in tiles, and each of its levels in tiles with its own halo
+    levels = default_pipeline(max_atoms=7000).ml
+    assert levels.max_atoms == levels.classifier.max_atoms == 7000 and isinstance(levels.glass, Tiled)
+    for classifier, tiled in ((pipeline("nmcnn"), Tiled(pipeline("nmcnn"), 7000)), (ml, Tiled(ml, 7000)),
+                              (ml, levels)):
+        assert len(Tiling(frame, 7000, Tiled(classifier, 7000).halo(frame))) >= 2
         whole, split = classifier.classify(frame), tiled.classify(frame)
         assert np.array_equal(split.codes, whole.codes)
         assert (whole.codes == 1).mean() > 0.3 and (whole.codes == 12).mean() > 0.3  # fcc and liquid

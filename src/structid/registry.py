@@ -125,12 +125,15 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
         if method in ("default", "acna", "ptm", "diamond"):
             why = "has it built into its ML stage" if method == "default" else "labels only what matches its templates"
             raise InputError(f"--check-order applies to the ML methods (nmcnn, less, a model file); {method!r} {why}")
-        classifier = OrderChecked(classifier)
+        # each level goes in tiles with its own halo, the model's shorter than the check's
+        # (a denoised frame is tiled whole by Denoised)
+        own = max_atoms if not denoise and method != "default" else None
+        classifier = OrderChecked(classifier if own is None else Tiled(classifier, own), max_atoms=own)
     if denoise:
         # a denoised frame is labelled in tiles too (the default pipeline tiles its own stages)
         classifier = Denoised(get_denoiser(denoiser), classifier, denoise, scale=scale,
                               max_atoms=max_atoms if method != "default" else None)
-    elif max_atoms is not None and method != "default":
+    elif max_atoms is not None and method != "default" and not check_order:
         classifier = Tiled(classifier, max_atoms)
     return classifier
 
@@ -186,15 +189,15 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
                                         DEFAULT_PIPELINE_ITERATIONS, tolerance=DEFAULT_PIPELINE_TOLERANCE,
                                         max_atoms=max_atoms), max_atoms=max_atoms)
     ml = build_pipeline("nmcnn", model=model, neighbor_average=DEFAULT_PIPELINE_AVERAGE,
-                        min_confidence=min_confidence or None, check_order=True)
+                        min_confidence=min_confidence or None, check_order=True, max_atoms=max_atoms)
     if model is None:
         def glass_model(name: str) -> Classifier:
             return build_pipeline("nmcnn", model=name, neighbor_average=DEFAULT_PIPELINE_AVERAGE)
         glass = BySpecies({species: glass_model(name) for species, name in GLASS_MODELS.items()},
                           glass_model(DEFAULT_GLASS_MODEL))
-        ml = LiquidOrAmorphous(ml, glass, pocket_share=DEFAULT_POCKET_SHARE)
-    if max_atoms is not None:
-        ml = Tiled(ml, max_atoms)
+        if max_atoms is not None:
+            glass = Tiled(glass, max_atoms)
+        ml = LiquidOrAmorphous(ml, glass, pocket_share=DEFAULT_POCKET_SHARE, max_atoms=max_atoms)
     hybrid = Hybrid(crystal, ml, confirm_below=DEFAULT_CONFIRM_BELOW, max_atoms=max_atoms)
     hybrid.name = "default"
     return hybrid

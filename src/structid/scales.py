@@ -93,6 +93,7 @@ def declared_scales(classifier: Any) -> list[Scale]:
 
 def pin_scales(frame: Frame, tiling, scales: list[Scale]) -> dict[str, Any]:
     """Every scale of ``frame``, gathered a tile of ``tiling`` at a time."""
+    scales = list({s.key: s for s in scales}.values())  # a scale named twice is gathered once
     if not scales:
         return {}
     parts: dict[str, list[np.ndarray]] = {s.key: [] for s in scales}

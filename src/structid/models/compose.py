@@ -158,16 +158,18 @@ class OrderChecked:
       than ``mismatch`` when given.
 
     ``other`` and ``unknown`` stay. The order goes to ``extra["order"]``; probabilities stay the
-    model's.
+    model's. ``max_atoms``: on a larger frame the check runs a spatial tile of about this many
+    atoms at a time, with the same result (give ``classifier`` its own :class:`Tiled`).
     """
 
     def __init__(self, classifier: Classifier, ordered: float = ORDERED, mismatch: float | None = None,
-                 radius: float = 3.0) -> None:
+                 radius: float = 3.0, max_atoms: int | None = None) -> None:
         if not 0 < ordered < 1:
             raise InputError(f"the order threshold must be between 0 and 1, got {ordered}")
         if mismatch is not None and not mismatch > 0:
             raise InputError(f"the signature mismatch threshold must be positive, got {mismatch}")
         self.classifier, self.ordered, self.mismatch = classifier, ordered, mismatch
+        self.max_atoms = max_atoms
         self.order = RegionalOrder(radius)
         self.signature = RegionalOrder(radius, ls=SIGNATURE_L, bonds="shell")
         self.name = f"{getattr(classifier, 'name', 'classifier')}+order"
@@ -195,11 +197,24 @@ class OrderChecked:
         if len(frame) < 2:
             labels = self.classifier.classify(frame, neighbors=neighbors)
             return replace(labels, method=self.name, extra={**labels.extra, "order": np.zeros(len(frame))})
-        neighbors = self.find_neighbors(frame) if resolve(frame, neighbors) is None else neighbors
-        labels = self.classifier.classify(frame, neighbors=neighbors)
+        if self.max_atoms is not None and len(frame) > self.max_atoms:
+            # no list of the whole frame: the classifier and the check each go a tile at a time
+            labels = self.classifier.classify(frame)
+            scales = [*self.order.frame_scales(), *self.signature.frame_scales()]
+            codes, order = in_tiles(frame, self.max_atoms, self.order.reach, scales, self._check,
+                                    np.asarray(labels.codes))
+        else:
+            neighbors = self.find_neighbors(frame) if resolve(frame, neighbors) is None else neighbors
+            labels = self.classifier.classify(frame, neighbors=neighbors)
+            codes, order = self._check(frame, np.asarray(labels.codes), neighbors)
+        return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "order": order})
+
+    def _check(self, frame: Frame, codes: np.ndarray, neighbors: Neighbors = None) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, regional order) of ``frame``'s atoms labelled ``codes`` after the check."""
+        neighbors = self.order.find_neighbors(frame) if resolve(frame, neighbors) is None else neighbors
         region = self.order.region(frame, neighbors)
         order = self.order.compute(frame, neighbors, region)
-        codes = labels.codes.copy()
+        codes = codes.copy()
         disordered = np.isin(codes, [CODE["liquid"], CODE["amorphous"]])
         crystal = np.isin(codes, CRYSTALLINE_CODES)
         ordered = order >= self.ordered
@@ -207,9 +222,9 @@ class OrderChecked:
         if (crystal & ordered).any():
             atoms = np.flatnonzero(crystal & ordered)
             q = self.signature.compute_all(frame, neighbors, region)[atoms]
-            misfit[atoms] = _misfits(q, labels.names[atoms], self.mismatch)[1]
+            misfit[atoms] = _misfits(q, np.asarray(VOCABULARY)[codes[atoms]], self.mismatch)[1]
         codes[(disordered & ordered) | (crystal & ~ordered) | misfit] = CODE["unknown"]
-        return replace(labels, codes=codes, method=self.name, extra={**labels.extra, "order": order})
+        return codes, order
 
 
 class SignatureChecked:
@@ -295,6 +310,20 @@ def in_tiles(frame: Frame, max_atoms: int | None, reach: float, scales: list, ru
     return out
 
 
+def crystal_share(frame: Frame, crystal: np.ndarray, neighbors: int, max_atoms: int | None = None,
+                  given: Neighbors = None) -> np.ndarray:
+    """Per atom, the share of its ``neighbors`` nearest atoms (fewer in a smaller frame) for
+    which ``crystal`` is true; a spatial tile of about ``max_atoms`` atoms at a time on a larger
+    frame (``given``: a neighbour list of the whole frame to search in)."""
+    k = min(neighbors, max(len(frame) - 1, 1))
+
+    def around(part: Frame, crystal: np.ndarray) -> tuple[np.ndarray]:
+        listed = resolve(part, given) if part is frame else None
+        return (crystal[nearest_neighbors(part, k, neighbors=listed).indices].mean(axis=1),)
+
+    return in_tiles(frame, max_atoms, knn_reach(k), [], around, np.asarray(crystal))[0]
+
+
 class Hybrid:
     """Crystals and defects from a geometric method, liquids and sparse data from an ML model.
 
@@ -355,13 +384,7 @@ class Hybrid:
                 codes[confirmed] = first.codes[confirmed]
                 codes[ml_crystal & ~is_crystal] = CODE["other"]
         elif len(frame) and not is_crystal.all():
-            k = min(self.neighbors, max(len(frame) - 1, 1))
-
-            def crystal_around(part: Frame, crystal: np.ndarray) -> tuple[np.ndarray]:
-                given = resolve(part, neighbors) if part is frame else None
-                return (crystal[nearest_neighbors(part, k, neighbors=given).indices].mean(axis=1),)
-
-            share, = in_tiles(frame, self.max_atoms, knn_reach(k), [], crystal_around, is_crystal)
+            share = crystal_share(frame, is_crystal, self.neighbors, self.max_atoms, neighbors)
             candidates = ~is_crystal & (share < self.liquid_share)
             if candidates.any():
                 second = self.ml.classify(frame, neighbors=neighbors)
@@ -393,16 +416,20 @@ class LiquidOrAmorphous:
     disordered too. A crystal model calls small pockets of a metallic glass hcp or fcc (Ni: 5–9 %
     of the atoms), and of a liquid around a nucleus; a crystal with half of its atoms missing is
     crystalline throughout and keeps its labels (docs/benchmarks.md, "Pockets").
+
+    ``max_atoms``: on a larger frame the order (when ``classifier`` gives none) and the pocket
+    rule run a spatial tile of about this many atoms at a time, with the same result (give
+    ``classifier`` and ``glass`` their own :class:`Tiled` or ``max_atoms``).
     """
 
     def __init__(self, classifier: Classifier, glass: Classifier, ordered: float = ORDERED,
-                 pocket_share: float = 0.0, pocket_neighbors: int = 32) -> None:
+                 pocket_share: float = 0.0, pocket_neighbors: int = 32, max_atoms: int | None = None) -> None:
         if not 0 < ordered < 1:
             raise InputError(f"the order threshold must be between 0 and 1, got {ordered}")
         if not 0 <= pocket_share <= 1 or pocket_neighbors < 1:
             raise InputError("pocket_share must be between 0 and 1 and pocket_neighbors at least 1")
         self.classifier, self.glass, self.ordered = classifier, glass, ordered
-        self.pocket_share, self.pocket_neighbors = pocket_share, pocket_neighbors
+        self.pocket_share, self.pocket_neighbors, self.max_atoms = pocket_share, pocket_neighbors, max_atoms
         self.order = RegionalOrder()
         self.name = f"{getattr(classifier, 'name', 'classifier')}/{getattr(glass, 'name', 'glass')}"
 
@@ -425,7 +452,9 @@ class LiquidOrAmorphous:
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame``; ``glass`` runs only when some atom is disordered."""
         frame = as_frame(frame)
-        shared = _own_neighbors(self.classifier, frame, neighbors)
+        tiled = self.max_atoms is not None and len(frame) > self.max_atoms
+        # no list of the whole frame when it goes in tiles
+        shared = resolve(frame, neighbors) if tiled else _own_neighbors(self.classifier, frame, neighbors)
         labels = self.classifier.classify(frame, neighbors=shared)
         codes = np.asarray(labels.codes).copy()
         disorder = (CODE["liquid"], CODE["amorphous"])
@@ -434,14 +463,17 @@ class LiquidOrAmorphous:
         if unknown.any():
             order = labels.extra.get("order")
             if order is None:
-                order = self.order.compute(frame, shared)
+                def regional_order(part: Frame) -> tuple[np.ndarray]:
+                    return (self.order.compute(part, shared if part is frame else None),)
+
+                order, = in_tiles(frame, self.max_atoms, self.order.reach, self.order.frame_scales(),
+                                  regional_order)
             candidates |= unknown & (np.asarray(order) < self.ordered)
         if self.pocket_share > 0:
             crystal = np.isin(codes, CRYSTALLINE_CODES)
             if crystal.any() and not crystal.all():
-                k = min(self.pocket_neighbors, max(len(frame) - 1, 1))
-                around = nearest_neighbors(frame, k, neighbors=shared).indices
-                candidates |= crystal & (crystal[around].mean(axis=1) < self.pocket_share)
+                share = crystal_share(frame, crystal, self.pocket_neighbors, self.max_atoms, shared)
+                candidates |= crystal & (share < self.pocket_share)
         classes, probabilities = tuple(labels.classes), labels.probabilities
         if candidates.any():
             second = self.glass.classify(frame, neighbors=shared)
