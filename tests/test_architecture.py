@@ -13,13 +13,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "structid"
 LAYERS = {
     "errors": 0,
     "frame": 1, "pretrained": 1, "plots": 1, "runtime": 1,
-    "labels": 2, "neighbors": 2, "lattices": 2,
-    "io": 3, "polycrystal": 3, "descriptors": 3, "classical": 3,
-    "models": 4, "md": 4,
-    "registry": 5, "analysis": 5, "testing": 5,
-    "bench": 6, "ovito": 6, "parallel": 6,
-    "training": 7,
-    "cli": 8,
+    "scales": 2, "tiles": 2,
+    "labels": 3, "neighbors": 3, "lattices": 3,
+    "io": 4, "polycrystal": 4, "descriptors": 4, "classical": 4,
+    "models": 5, "md": 5,
+    "registry": 6, "analysis": 6, "testing": 6,
+    "bench": 7, "ovito": 7, "parallel": 7,
+    "training": 8,
+    "cli": 9,
 }
 
 

@@ -83,7 +83,8 @@ def _half_molten(rng, reps=(40, 8, 8)) -> Frame:
 
 
 def test_a_scale_named_twice_is_pinned_as_once(rng):
-    from structid.scales import NearestDistance, pin_scales
+    from structid.neighbors import NearestDistance
+    from structid.scales import pin_scales
 
     frame = _half_molten(rng, (24, 6, 6))
     tiling = Tiling(frame, 1500, 6.0)
@@ -169,4 +170,21 @@ def test_max_atoms_on_the_command_line(tmp_path, rng):
     assert np.array_equal(whole.properties["structure_type"], tiles.properties["structure_type"])
     assert (whole.properties["structure_type"] == 1).mean() > 0.3
     assert_one_line_error(run_cli("classify", tmp_path / "in.extxyz", "--max-atoms", "0"), "--max-atoms")
+    assert_one_line_error(run_cli("denoise", tmp_path / "in.extxyz", "-o", tmp_path / "d.extxyz",
+                                  "--max-atoms", "7k"), "--max-atoms")
     assert_one_line_error(run_cli("classify", tmp_path / "in.extxyz", "-m", "ptm", "--max-atoms", "300"), "halo")
+
+
+def test_max_atoms_auto_fits_the_memory_available():
+    from structid.registry import BASE_MEMORY, BYTES_PER_ATOM, resolve_max_atoms
+
+    four_gib = 4 << 30
+    per_tile = resolve_max_atoms("auto", available=four_gib)
+    # the pipeline's measured cost of a tile, and what it holds besides, fit with room to spare
+    assert BASE_MEMORY + per_tile * BYTES_PER_ATOM <= 0.8 * four_gib
+    assert resolve_max_atoms("auto", available=64 << 30) > 10 * per_tile
+    assert resolve_max_atoms("off") is None and resolve_max_atoms(None) is None
+    assert resolve_max_atoms("7000") == resolve_max_atoms(7000) == 7000
+    for bad in ("0", "-3", "7k", "1e5", 2.5):
+        with pytest.raises(InputError, match="--max-atoms"):
+            resolve_max_atoms(bad)

@@ -20,6 +20,7 @@ from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
+from structid.scales import Scale, frame_value, owned_atoms
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,6 @@ def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None,
     default 4x the first radius) bounds it so that an isolated atom gives an error instead of an
     all-pairs list.
     """
-    from structid.scales import owned_atoms
 
     n = len(frame)
     if k < 1:
@@ -285,10 +285,24 @@ def nn_distance(frame: Frame, k: int = 1, neighbors: Neighbors = None) -> float:
     if len(frame) < 2:
         raise InputError(f"{frame.info.get('source', 'frame')}: {len(frame)} atom(s); the "
                          "nearest-neighbour distance cannot be estimated")
-    from structid.scales import NearestDistance, frame_value
-
     return frame_value(frame, NearestDistance(k),
                        lambda: nearest_neighbors(frame, k, neighbors=resolve(frame, neighbors)).distances.mean(axis=1))
+
+
+class NearestDistance(Scale):
+    """The median over atoms of the mean distance to the ``k`` nearest neighbours, Å
+    (:func:`~structid.neighbors.nn_distance`)."""
+
+    def __init__(self, k: int = 1) -> None:
+        self.k = int(k)
+        self.key = f"nn_distance:{self.k}"
+
+    def per_atom(self, frame: Frame) -> np.ndarray:
+        return nearest_neighbors(frame, self.k).distances.mean(axis=1)
+
+    def reduce(self, values: np.ndarray, frame: Frame) -> float:
+        return float(np.median(values))
+
 
 
 #: no condensed phase has its nearest neighbours this far apart, Å: an atom (or a frame) whose

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from structid import pretrained
+from structid import pretrained, runtime
 from structid.errors import InputError
 from structid.labels import Classifier
 
@@ -86,14 +86,15 @@ def get_denoiser(model: str | Path | None = None):
 def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confidence: float | None = None,
                    neighbor_average: int = 0, denoise: int = 0, denoiser: str | None = None,
                    scale: float | None = None, rmsd_cutoff: float | None = None,
-                   check_order: bool = False, max_atoms: int | None = None) -> Classifier:
+                   check_order: bool = False, max_atoms: int | str | None = None) -> Classifier:
     """The classifier ``structid classify`` runs for these options: ``method`` (with ``model``,
     ``min_confidence``, PTM's ``rmsd_cutoff``), optionally averaged over ``neighbor_average``
     neighbours, its labels checked against the regional order (``check_order``:
     :class:`~structid.models.compose.OrderChecked`), and run on positions denoised ``denoise``
     times (``denoiser``: file or shipped name; ``scale``: a fixed first-shell distance in Å).
     ``max_atoms``: a larger frame is labelled a spatial tile of about this many atoms at a
-    time (:class:`~structid.models.compose.Tiled`), with the same labels.
+    time (:class:`~structid.models.compose.Tiled`), with the same labels; ``"auto"``: as many
+    as fit in the memory this process can use (:func:`resolve_max_atoms`).
     Plain data in, so a worker process can rebuild the same pipeline."""
     from structid.models.compose import Denoised, NeighborAveraged, OrderChecked, Tiled
 
@@ -114,8 +115,7 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
         raise InputError("--denoiser needs --denoise N")
     if min_confidence is not None and not neighbor_average:
         options["min_confidence"] = min_confidence
-    if max_atoms is not None and max_atoms < 1:
-        raise InputError(f"--max-atoms must be at least 1, got {max_atoms}")
+    max_atoms = resolve_max_atoms(max_atoms)
     if method == "default" and max_atoms is not None:
         options["max_atoms"] = max_atoms
     classifier = get_classifier(method, **options)
@@ -136,6 +136,40 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
     elif max_atoms is not None and method != "default" and not check_order:
         classifier = Tiled(classifier, max_atoms)
     return classifier
+
+
+#: peak memory of the default pipeline per atom of a frame its ML stage labels whole (a liquid:
+#: every stage runs), bytes; a million-atom liquid peaked at ... (docs/benchmarks.md, "Spatial tiles")
+BYTES_PER_ATOM = 8_000
+#: what a run holds besides the frame's atoms (torch, OVITO, the models), bytes
+BASE_MEMORY = 600 << 20
+
+
+def atoms_in_memory(available: int | None = None) -> int | None:
+    """The most atoms the default pipeline labels whole in ``available`` bytes (default: what
+    this process can still use, :func:`~structid.runtime.memory_available`), with a quarter
+    to spare; None when the memory is not known."""
+    available = runtime.memory_available() if available is None else available
+    if available is None:
+        return None
+    return max(int(0.75 * (available - BASE_MEMORY) / BYTES_PER_ATOM), 50_000)
+
+
+def resolve_max_atoms(value: int | str | None, available: int | None = None) -> int | None:
+    """``--max-atoms``: a number of atoms per tile (>= 1), ``auto`` (as many as fit in the
+    memory this process can use, or ``available`` bytes: :func:`atoms_in_memory`) or ``off``
+    / None (a frame is always labelled whole)."""
+    if value is None or value == "off":
+        return None
+    if value == "auto":
+        return atoms_in_memory(available)
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1 or str(number) != str(value).strip():
+        raise InputError(f"--max-atoms must be auto, off or a number of atoms >= 1, got {value!r}")
+    return number
 
 
 #: denoising iterations of the default pipeline (with the default denoiser)
@@ -165,7 +199,7 @@ DEFAULT_CONFIRM_BELOW = 0.5
 
 
 def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
-                     rmsd_cutoff: float | None = None, max_atoms: int | None = None) -> Classifier:
+                     rmsd_cutoff: float | None = None, max_atoms: int | str | None = None) -> Classifier:
     """The recommended pipeline (``structid classify`` without ``-m``): PTM (``rmsd_cutoff``) on
     positions denoised by ``denoiser-all`` for crystals, surfaces, defects and boundaries; the
     Neighbors Map CNN (``model``, default nmcnn-metals; probabilities averaged over 12
@@ -185,6 +219,7 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
     (:class:`~structid.models.compose.Tiled`)."""
     from structid.models.compose import BySpecies, Denoised, Hybrid, LiquidOrAmorphous, SignatureChecked, Tiled
 
+    max_atoms = resolve_max_atoms(max_atoms)
     crystal = SignatureChecked(Denoised(get_denoiser(), build_pipeline("ptm", rmsd_cutoff=rmsd_cutoff),
                                         DEFAULT_PIPELINE_ITERATIONS, tolerance=DEFAULT_PIPELINE_TOLERANCE,
                                         max_atoms=max_atoms), max_atoms=max_atoms)

@@ -107,6 +107,33 @@ def keep_freed_memory(threshold: int = 256 << 20) -> bool:
         return False
 
 
+def memory_available() -> int | None:
+    """Bytes this process can still use: the machine's available memory (``MemAvailable``), or
+    less where a cgroup (a container, a batch job) limits the process; None where unknown."""
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    # cgroup v2, then v1: the limit less what the group already uses
+    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit) as f:
+                text = f.read().strip()
+            with open(usage) as f:
+                used = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if text.isdigit() and int(text) < 1 << 60:  # "max" or a v1 "no limit" sentinel
+            found.append(max(int(text) - used, 0))
+        break
+    return min(found) if found else None
+
+
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo where there is one), for every speed figure."""
     try:

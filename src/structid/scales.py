@@ -119,23 +119,6 @@ def tile_frame(frame: Frame, tile, pinned: dict[str, Any] | None = None,
     return sub.replace(info=info)
 
 
-class NearestDistance(Scale):
-    """The median over atoms of the mean distance to the ``k`` nearest neighbours, Å
-    (:func:`~structid.neighbors.nn_distance`)."""
-
-    def __init__(self, k: int = 1) -> None:
-        self.k = int(k)
-        self.key = f"nn_distance:{self.k}"
-
-    def per_atom(self, frame: Frame) -> np.ndarray:
-        from structid.neighbors import nearest_neighbors
-
-        return nearest_neighbors(frame, self.k).distances.mean(axis=1)
-
-    def reduce(self, values: np.ndarray, frame: Frame) -> float:
-        return float(np.median(values))
-
-
 class Species(Scale):
     """The species present in the frame (a sorted tuple of names)."""
 

@@ -21,7 +21,7 @@ from structid.labels import CODE
 from structid.io.selection import FrameSelection
 from structid.io.thermo import read_lammps_log
 from structid.parallel import DaskLabeller
-from structid.registry import build_pipeline, get_denoiser
+from structid.registry import build_pipeline, get_denoiser, resolve_max_atoms
 from structid.training.autolabel import FrameFacts
 
 
@@ -46,7 +46,7 @@ def classify(
     device: DeviceOpt = "cpu",
     frames: FramesOpt = None,
     every: EveryOpt = None,
-    max_atoms: MaxAtomsOpt = None,
+    max_atoms: MaxAtomsOpt = "auto",
     workers: Annotated[Optional[int], typer.Option("--workers", help="label frames on a local Dask cluster of N processes (resumes an interrupted run)")] = None,
     scheduler: Annotated[Optional[str], typer.Option("--scheduler", help="label frames on a running Dask cluster, e.g. tcp://head:8786")] = None,
     log: Annotated[Optional[str], typer.Option("--log", help="the run's LAMMPS log: each frame's temperature (thermo Temp at its timestep) goes into the fractions CSV/JSON and the plot's x axis")] = None,
@@ -147,7 +147,7 @@ def denoise(
     device: DeviceOpt = "cpu",
     frames: FramesOpt = None,
     every: EveryOpt = None,
-    max_atoms: MaxAtomsOpt = None,
+    max_atoms: MaxAtomsOpt = "auto",
 ) -> None:
     """Remove thermal noise: move atoms towards the ideal lattice they vibrate around."""
     runtime.configure(threads, device)
@@ -156,8 +156,7 @@ def denoise(
         raise InputError(f"--iterations must be >= 0, got {iterations}")
     if scale is not None and not scale > 0:
         raise InputError(f"--scale must be a positive distance in Å, got {scale}")
-    if max_atoms is not None and max_atoms < 1:
-        raise InputError(f"--max-atoms must be at least 1, got {max_atoms}")
+    per_tile = resolve_max_atoms(max_atoms)
     net = get_denoiser(model)
     traj = open_trajectory(file, format=format, types=types_option(types))
     check_paths([traj.path, model], {"--output": output})
@@ -167,7 +166,7 @@ def denoise(
         task = bar.add_task("denoising", total=traj.total_bytes, status="")
         for _, frame in selection.apply(traj, file):
             result = net.denoise(frame, iterations, tolerance, scale, save_trajectory=save_trajectory and n == 0,
-                                 max_atoms=max_atoms)
+                                 max_atoms=per_tile)
             for k, snapshot in enumerate(result.trajectory or [result.frame]):
                 writer.write(snapshot.replace(info={**frame.info, "iteration": k} if result.trajectory else frame.info))
             n += 1

@@ -25,7 +25,7 @@ ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="threads to
 DeviceOpt = Annotated[str, typer.Option("--device", help="torch device for the ML models: cpu, cuda or mps")]
 FramesOpt = Annotated[Optional[str], typer.Option("--frames", help="frames to use, 0-based: 0-10,20,50- (default: all)")]
 EveryOpt = Annotated[Optional[int], typer.Option("--every", help="use every N-th of the selected frames")]
-MaxAtomsOpt = Annotated[Optional[int], typer.Option("--max-atoms", help="label a bigger frame a spatial tile of about this many atoms (halo included) at a time: bounded memory, the same labels")]
+MaxAtomsOpt = Annotated[str, typer.Option("--max-atoms", help="label a bigger frame a spatial tile of about this many atoms (halo included) at a time: bounded memory, the same labels; auto: as many as fit in the memory available; off: never split")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="default ~/.cache/structid or $STRUCTID_DATA")]
 
 

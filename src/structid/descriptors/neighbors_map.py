@@ -20,9 +20,9 @@ from numba import njit, prange
 
 from structid.errors import InputError
 from structid.frame import Frame, as_frame
-from structid.neighbors import (NeighborList, Neighbors, coincident_error, grow_until, median_of_means,
+from structid.neighbors import (NearestDistance, NeighborList, Neighbors, coincident_error, grow_until, median_of_means,
                                 nearest_neighbors, nn_distance, resolve)
-from structid.scales import NearestDistance, Scale, pinned
+from structid.scales import Scale, pinned
 
 #: r_cut rule: this multiple of the 95th percentile, over atoms, of the distance to the N-th
 #: nearest neighbor. Most balls then hold more than N atoms (so that rows see the neighbors'

@@ -38,10 +38,10 @@ from structid.descriptors.steinhardt import Steinhardt, _norms, _offsets, _qlm_k
 from structid.errors import InputError
 from structid.frame import Frame, as_frame, completed_cell
 from structid.lattices import gaussian_noise, lattice, remove_atoms
-from structid.scales import NearestDistance, Scale
-from structid.tiles import FRAME_PBC
-from structid.neighbors import (CONDENSED_DISTANCE, NeighborList, Neighbors, coincident_error, neighbor_list,
+from structid.neighbors import (CONDENSED_DISTANCE, NearestDistance, NeighborList, Neighbors, coincident_error, neighbor_list,
                                 nn_distance, resolve)
+from structid.scales import Scale
+from structid.tiles import FRAME_PBC
 
 DEFAULT_L = (4, 6, 8, 10, 12)
 #: the degrees of the lattice signatures: l = 2 adds the anisotropy of non-cubic lattices (zero in

@@ -31,6 +31,7 @@ from structid.models.denoiser_kernels import edges_within, nearest_distances
 from structid.models.denoiser_network import CUTOFF, build_network
 from structid.neighbors import (CONDENSED_DISTANCE, NeighborList, Neighbors, median_of_means, nearest_neighbors,
                                 neighbor_list, nn_distance, pair_list, refuse_coincident, resolve)
+from structid.tiles import Tiling, density_length
 
 #: Lindemann-like largest training noise, in first-shell distances
 SIGMA_MAX = 0.13
@@ -194,8 +195,6 @@ class Denoiser(Estimator):
         are those of the whole-frame run (to float32 rounding: messages are summed in another
         order). None when the frame is too sparse for tiles (an atom's 4 nearest neighbours
         farther than the planned halo): denoise it whole."""
-        from structid.tiles import Tiling, density_length
-
         self.check_fitted()
         frame = as_frame(frame)
         reach_per_step = self.layers * CUTOFF * (1 + 1e-6)
