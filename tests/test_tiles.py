@@ -127,10 +127,12 @@ def test_tiled_ml_stage_equals_the_whole_frame(rng):
             np.testing.assert_allclose(split.probabilities, whole.probabilities, atol=1e-5)
 
 
-def test_tiled_denoising_moves_atoms_as_the_whole_frame_does(rng):
+@pytest.mark.parametrize("sigma", [0.18, 0.75])
+def test_tiled_denoising_moves_atoms_as_the_whole_frame_does(sigma, rng):
     from structid.registry import get_denoiser
 
-    frame = _noisy("bcc", 2.5, (30, 8, 8), 0.18, rng)
+    # 0.75 Å: liquid-like, some atoms have fewer than 4 neighbours in a step's list
+    frame = _noisy("bcc", 2.5, (30, 8, 8), sigma, rng)
     denoiser = get_denoiser()
     whole = denoiser.denoise(frame, 4, 1e-2)
     split = denoiser.denoise_tiled(frame, 3000, 4, 1e-2)  # what denoise(max_atoms=3000) runs

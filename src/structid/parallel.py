@@ -130,8 +130,10 @@ class DaskLabeller:
 
     def _signature(self) -> str:
         stat = self.path.stat()
+        # tiles change the memory a frame takes, not its labels: a run resumes with another budget
+        labelling = {k: v for k, v in self.pipeline.items() if k != "max_atoms"}
         spec = {"input": str(self.path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-                "format": self.trajectory.format, "types": self.types, "pipeline": self.pipeline,
+                "format": self.trajectory.format, "types": self.types, "pipeline": labelling,
                 "selection": [self.selection.ranges, self.selection.every]}
         return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -188,13 +188,11 @@ class Denoiser(Estimator):
 
     def denoise_tiled(self, frame: Frame, max_atoms: int, iterations: int = 8, tolerance: float = 1e-3,
                       scale: float | None = None, edge_chunk: int = 16_384) -> DenoiseResult | None:
-        """:meth:`denoise` a spatial tile of about ``max_atoms`` atoms at a time: peak memory
-        that of a tile. Every step runs over all tiles before the next (a tile's halo is one
-        step's reach, the network's layers x its cutoff, at the positions of that step), and
-        the first-shell distance of each step is the median over all atoms, so the positions
-        are those of the whole-frame run (to float32 rounding: messages are summed in another
-        order). None when the frame is too sparse for tiles (an atom's 4 nearest neighbours
-        farther than the planned halo): denoise it whole."""
+        """:meth:`denoise` a spatial tile of about ``max_atoms`` atoms at a time (peak memory that
+        of a tile), each step over all tiles before the next (halo: the network's layers x its
+        cutoff at that step's positions), with the first-shell distance over all atoms: the
+        whole run's positions, to float32 rounding. None when the frame is too sparse for tiles
+        (an atom's 4 nearest neighbours beyond the planned halo): denoise it whole."""
         self.check_fitted()
         frame = as_frame(frame)
         reach_per_step = self.layers * CUTOFF * (1 + 1e-6)
@@ -202,23 +200,25 @@ class Denoiser(Estimator):
         tiling = Tiling(frame, max_atoms, reach_per_step * d_guess)
         positions = frame.positions.copy()
 
-        def shells(halo: float, k: int, rebuild: Callable[[Frame], np.ndarray]) -> np.ndarray | None:
-            # the (n, k) nearest distances of every atom, a tile at a time; None when some atom's
-            # k-th neighbour lies beyond the halo (its tile lacks it)
-            out = np.empty((len(frame), k))
+        def shells(halo: float, rebuild: Callable[[Frame], np.ndarray], within: bool) -> float | None:
+            # the first-shell distance, a tile at a time; ``within``: ``rebuild`` lists pairs
+            # within the halo only (inf where fewer than 4, as whole), else None when some 4th
+            # neighbour lies beyond the halo (its tile may lack a nearer one)
+            out = np.empty((len(frame), SHELL))
             for tile in tiling.tiles(positions, halo):
                 out[tile.owned] = rebuild(tile.frame(frame, positions))[: tile.n_owned]
-            return out if np.isfinite(out).all() and out[:, -1].max(initial=0.0) < halo else None
-
-        if scale:
-            d = float(scale)
-        else:
-            first = shells(tiling.halo, SHELL, lambda sub: nearest_neighbors(sub, SHELL).distances)
-            if first is None:
+            if not within and not (np.isfinite(out).all() and out[:, -1].max(initial=0.0) < halo):
                 return None
-            d = min(median_of_means(first), SCALE_CAP * float(np.median(first[:, 0])))
-        if d > CONDENSED_DISTANCE and not scale:
-            iterations = 0
+            d = min(median_of_means(out), SCALE_CAP * float(np.median(out[:, 0])))
+            return d if np.isfinite(d) else None
+
+        def searched() -> float | None:
+            return shells(tiling.halo, lambda sub: nearest_neighbors(sub, SHELL).distances, within=False)
+
+        d = float(scale) if scale else searched()
+        if d is None:
+            return None
+        iterations = 0 if d > CONDENSED_DISTANCE and not scale else iterations
         reach = MAX_TOTAL * d
         steps: list[float] = []
         for k in range(iterations):
@@ -230,10 +230,10 @@ class Denoiser(Estimator):
                     j, shifts, offsets = pair_list(sub, radius)
                     return nearest_distances(sub.positions, sub.cell, offsets, j, shifts, SHELL)
 
-                shell = shells(radius, SHELL, listed)
-                if shell is None:
+                # as the whole frame: a full search when half of the atoms lack 4 listed neighbours
+                d = shells(radius, listed, within=True) or searched()
+                if d is None:
                     return None
-                d = min(median_of_means(shell), SCALE_CAP * float(np.median(shell[:, 0])))
                 d = min(d, SCALE_CAP * reach / MAX_TOTAL)
             delta = np.empty_like(positions)
             for tile in tiling.tiles(positions, reach_per_step * d):
