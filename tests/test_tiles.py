@@ -177,16 +177,48 @@ def test_max_atoms_on_the_command_line(tmp_path, rng):
     assert_one_line_error(run_cli("classify", tmp_path / "in.extxyz", "-m", "ptm", "--max-atoms", "300"), "halo")
 
 
-def test_max_atoms_auto_fits_the_memory_available():
-    from structid.registry import BASE_MEMORY, BYTES_PER_ATOM, resolve_max_atoms
+def test_max_atoms_auto_fits_the_memory_available(monkeypatch):
+    from structid import runtime
+    from structid.registry import (BASE_MEMORY, FRAME_BYTES_PER_ATOM, TILE_BYTES_PER_ATOM, atoms_in_memory,
+                                   resolve_max_atoms)
 
     four_gib = 4 << 30
-    per_tile = resolve_max_atoms("auto", available=four_gib)
-    # the pipeline's measured cost of a tile, and what it holds besides, fit with room to spare
-    assert BASE_MEMORY + per_tile * BYTES_PER_ATOM <= 0.8 * four_gib
-    assert resolve_max_atoms("auto", available=64 << 30) > 10 * per_tile
+    assert atoms_in_memory(100_000, four_gib) is None  # fits whole
+    per_tile = atoms_in_memory(1_000_000, four_gib)
+    # what the tiles, the frame's own arrays and the rest take, with room to spare
+    assert BASE_MEMORY + per_tile * TILE_BYTES_PER_ATOM + 1_000_000 * FRAME_BYTES_PER_ATOM <= 0.85 * four_gib
+    assert 100_000 < per_tile < 1_000_000
+    assert atoms_in_memory(1_000_000, 64 << 30) is None
+    assert atoms_in_memory(10**8, four_gib) == 20_000  # the floor: best effort
+    monkeypatch.setenv(runtime.MEMORY_VARIABLE, "4G")
+    assert runtime.memory_available() <= four_gib
+    assert atoms_in_memory(1_000_000) <= per_tile  # the process holds some of it already
+    monkeypatch.setenv(runtime.MEMORY_VARIABLE, "lots")
+    with pytest.raises(InputError, match="STRUCTID_MEMORY"):
+        runtime.memory_available()
+    assert runtime.parse_bytes("512M") == 512 << 20 and runtime.parse_bytes("1000") == 1000
     assert resolve_max_atoms("off") is None and resolve_max_atoms(None) is None
+    assert resolve_max_atoms("auto") == "auto"
     assert resolve_max_atoms("7000") == resolve_max_atoms(7000) == 7000
     for bad in ("0", "-3", "7k", "1e5", 2.5):
         with pytest.raises(InputError, match="--max-atoms"):
             resolve_max_atoms(bad)
+
+
+def test_a_pipeline_sized_to_memory_tiles_only_big_frames(rng):
+    from structid.models.tiled import SizedToMemory
+
+    frame = _half_molten(rng, (24, 6, 6))
+    asked = []
+
+    def build(per_tile):
+        asked.append(per_tile)
+        return build_pipeline("acna", max_atoms=per_tile)
+
+    sized = SizedToMemory(build, lambda n: 1500 if n > 2000 else None)
+    whole = build_pipeline("acna").classify(frame)
+    assert np.array_equal(sized.classify(frame).codes, whole.codes)
+    small = frame.select(np.arange(1000))
+    assert np.array_equal(sized.classify(small).codes, build_pipeline("acna").classify(small).codes)
+    sized.classify(frame)
+    assert asked == [None, 1500] and isinstance(sized.built[1500], Tiled) and sized.name == "acna"

@@ -48,8 +48,7 @@ def _label_frame(path: str, fmt: str | None, types: dict | None, start: FrameSta
     from structid.registry import build_pipeline
 
     runtime.configure(threads=threads)
-    if pipeline.get("max_atoms") == "auto":
-        pipeline = {**pipeline, "max_atoms": _worker_max_atoms()}
+    _share_worker_memory()
     key = json.dumps(pipeline, sort_keys=True)
     if not _PIPELINES:
         runtime.keep_freed_memory()
@@ -64,22 +63,15 @@ def _label_frame(path: str, fmt: str | None, types: dict | None, start: FrameSta
             "method": labels.method, "extra": dict(labels.extra)}
 
 
-def _worker_max_atoms() -> int | None:
-    """``--max-atoms auto`` on a Dask worker: the atoms that fit in its memory limit (workers on
-    one machine share its memory), less what it holds already, or in the machine's."""
-    import psutil
-
-    from structid.registry import atoms_in_memory
-
-    available = runtime.memory_available()
+def _share_worker_memory() -> None:
+    """On a Dask worker with a memory limit (workers on one machine share its memory), make
+    that limit the one ``--max-atoms auto`` sizes tiles to, unless the user set one."""
     try:
         limit = _require_dask().get_worker().memory_manager.memory_limit
     except (ValueError, AttributeError):
-        limit = None
-    if limit:
-        left = int(limit) - psutil.Process().memory_info().rss
-        available = left if available is None else min(available, left)
-    return atoms_in_memory(available) if available is not None else None
+        return
+    if limit and not os.environ.get(runtime.MEMORY_VARIABLE):
+        os.environ[runtime.MEMORY_VARIABLE] = str(int(limit))
 
 
 def _complete(pipeline: dict) -> dict:

@@ -93,8 +93,8 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
     :class:`~structid.models.compose.OrderChecked`), and run on positions denoised ``denoise``
     times (``denoiser``: file or shipped name; ``scale``: a fixed first-shell distance in Å).
     ``max_atoms``: a larger frame is labelled a spatial tile of about this many atoms at a
-    time (:class:`~structid.models.compose.Tiled`), with the same labels; ``"auto"``: as many
-    as fit in the memory this process can use (:func:`resolve_max_atoms`).
+    time (:class:`~structid.models.compose.Tiled`), with the same labels; ``"auto"``: tiles
+    only for a frame too big for the memory this process can use (:func:`atoms_in_memory`).
     Plain data in, so a worker process can rebuild the same pipeline."""
     from structid.models.compose import Denoised, NeighborAveraged, OrderChecked, Tiled
 
@@ -116,6 +116,14 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
     if min_confidence is not None and not neighbor_average:
         options["min_confidence"] = min_confidence
     max_atoms = resolve_max_atoms(max_atoms)
+    if max_atoms == "auto":
+        from structid.models.tiled import SizedToMemory
+
+        def sized(per_tile: int | None) -> Classifier:
+            return build_pipeline(method, model=model, min_confidence=min_confidence, neighbor_average=neighbor_average,
+                                  denoise=denoise, denoiser=denoiser, scale=scale, rmsd_cutoff=rmsd_cutoff,
+                                  check_order=check_order, max_atoms=per_tile)
+        return SizedToMemory(sized, atoms_in_memory)
     if method == "default" and max_atoms is not None:
         options["max_atoms"] = max_atoms
     classifier = get_classifier(method, **options)
@@ -138,31 +146,41 @@ def build_pipeline(method: str = "ptm", *, model: str | None = None, min_confide
     return classifier
 
 
-#: peak memory of the default pipeline per atom of a frame its ML stage labels whole (a liquid:
-#: every stage runs), bytes; a million-atom liquid peaked at ... (docs/benchmarks.md, "Spatial tiles")
-BYTES_PER_ATOM = 8_000
-#: what a run holds besides the frame's atoms (torch, OVITO, the models), bytes
-BASE_MEMORY = 600 << 20
+#: peak memory of the default pipeline on a frame its ML stage labels (a liquid: every stage
+#: runs), bytes: per atom of a tile (halo included) and per atom of the whole frame (its labels,
+#: probabilities and positions, kept while the tiles run), and what a run holds besides (torch,
+#: OVITO, the models). Fitted to a 1,000,188-atom liquid: whole 6,451 MiB, in tiles of 250,000
+#: 3,046 MiB (docs/benchmarks.md, "Spatial tiles")
+TILE_BYTES_PER_ATOM = 4_800
+FRAME_BYTES_PER_ATOM = 1_700
+BASE_MEMORY = 512 << 20
+#: tiles smaller than this spend most of their time on halos: the floor of ``auto``
+MIN_TILE_ATOMS = 20_000
 
 
-def atoms_in_memory(available: int | None = None) -> int | None:
-    """The most atoms the default pipeline labels whole in ``available`` bytes (default: what
-    this process can still use, :func:`~structid.runtime.memory_available`), with a quarter
-    to spare; None when the memory is not known."""
+def atoms_in_memory(n_atoms: int, available: int | None = None) -> int | None:
+    """Atoms per tile for a frame of ``n_atoms`` atoms to go through the default pipeline in
+    ``available`` bytes (default: what this process can use,
+    :func:`~structid.runtime.memory_available`) with a fifth to spare: None when the whole
+    frame fits (or the memory is not known), else the tile size that does (at least
+    :data:`MIN_TILE_ATOMS`)."""
+    held = runtime.resident_memory() if available is None else 0
     available = runtime.memory_available() if available is None else available
     if available is None:
         return None
-    return max(int(0.75 * (available - BASE_MEMORY) / BYTES_PER_ATOM), 50_000)
+    budget = 0.8 * available - max(BASE_MEMORY - held, 0)  # torch and the models may be loaded already
+    if n_atoms * (TILE_BYTES_PER_ATOM + FRAME_BYTES_PER_ATOM) <= budget:
+        return None
+    return max(int((budget - n_atoms * FRAME_BYTES_PER_ATOM) / TILE_BYTES_PER_ATOM), MIN_TILE_ATOMS)
 
 
-def resolve_max_atoms(value: int | str | None, available: int | None = None) -> int | None:
-    """``--max-atoms``: a number of atoms per tile (>= 1), ``auto`` (as many as fit in the
-    memory this process can use, or ``available`` bytes: :func:`atoms_in_memory`) or ``off``
-    / None (a frame is always labelled whole)."""
+def resolve_max_atoms(value: int | str | None) -> int | str | None:
+    """``--max-atoms``: a number of atoms per tile (>= 1), ``auto`` (sized to each frame and
+    the memory available: :func:`atoms_in_memory`) or ``off`` / None (always whole)."""
     if value is None or value == "off":
         return None
     if value == "auto":
-        return atoms_in_memory(available)
+        return "auto"
     try:
         number = int(value)
     except (TypeError, ValueError):
@@ -218,8 +236,12 @@ def default_pipeline(model: str | None = None, *, min_confidence: float = 0.0,
     every stage a spatial tile of about this many atoms at a time, with the same labels
     (:class:`~structid.models.compose.Tiled`)."""
     from structid.models.compose import BySpecies, Denoised, Hybrid, LiquidOrAmorphous, SignatureChecked, Tiled
+    from structid.models.tiled import SizedToMemory
 
     max_atoms = resolve_max_atoms(max_atoms)
+    if max_atoms == "auto":
+        return SizedToMemory(lambda per_tile: default_pipeline(model, min_confidence=min_confidence, rmsd_cutoff=rmsd_cutoff,
+                                                               max_atoms=per_tile), atoms_in_memory)
     crystal = SignatureChecked(Denoised(get_denoiser(), build_pipeline("ptm", rmsd_cutoff=rmsd_cutoff),
                                         DEFAULT_PIPELINE_ITERATIONS, tolerance=DEFAULT_PIPELINE_TOLERANCE,
                                         max_atoms=max_atoms), max_atoms=max_atoms)

@@ -130,10 +130,40 @@ def _libc():
     return _settings["libc"]
 
 
+#: environment variable: the memory this process may use in all (``4G``, ``512M``, bytes), for
+#: a batch system that enforces a limit without a cgroup; a Dask worker sets its own limit
+MEMORY_VARIABLE = "STRUCTID_MEMORY"
+
+
+def parse_bytes(text: str) -> int:
+    """``4G``, ``512M``, ``64k`` or a number of bytes (powers of 1024) as bytes."""
+    text = str(text).strip()
+    scale = 1 << (10 * " KMGT".index(text[-1].upper())) if text and text[-1].upper() in "KMGT" else 1
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise InputError(f"${MEMORY_VARIABLE}: {text!r} is not an amount of memory; write e.g. 4G, 512M or bytes")
+    return int(value)
+
+
+def resident_memory() -> int:
+    """Bytes this process holds now (its resident set; 0 where unknown)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def memory_available() -> int | None:
     """Bytes this process can still use: the machine's available memory (``MemAvailable``), or
-    less where a cgroup (a container, a batch job) limits the process; None where unknown."""
+    less where a cgroup (a container, a batch job) or :data:`MEMORY_VARIABLE` limits it; None
+    where unknown."""
     found = []
+    if os.environ.get(MEMORY_VARIABLE):
+        found.append(max(parse_bytes(os.environ[MEMORY_VARIABLE]) - resident_memory(), 0))
     try:
         with open("/proc/meminfo") as f:
             for line in f:

@@ -21,7 +21,7 @@ from structid.labels import CODE
 from structid.io.selection import FrameSelection
 from structid.io.thermo import read_lammps_log
 from structid.parallel import DaskLabeller
-from structid.registry import build_pipeline, get_denoiser, resolve_max_atoms
+from structid.registry import atoms_in_memory, build_pipeline, get_denoiser, resolve_max_atoms
 from structid.training.autolabel import FrameFacts
 
 
@@ -156,7 +156,7 @@ def denoise(
         raise InputError(f"--iterations must be >= 0, got {iterations}")
     if scale is not None and not scale > 0:
         raise InputError(f"--scale must be a positive distance in Å, got {scale}")
-    per_tile = resolve_max_atoms(max_atoms)
+    budget = resolve_max_atoms(max_atoms)
     net = get_denoiser(model)
     traj = open_trajectory(file, format=format, types=types_option(types))
     check_paths([traj.path, model], {"--output": output})
@@ -166,7 +166,7 @@ def denoise(
         task = bar.add_task("denoising", total=traj.total_bytes, status="")
         for _, frame in selection.apply(traj, file):
             result = net.denoise(frame, iterations, tolerance, scale, save_trajectory=save_trajectory and n == 0,
-                                 max_atoms=per_tile)
+                                 max_atoms=atoms_in_memory(len(frame)) if budget == "auto" else budget)
             for k, snapshot in enumerate(result.trajectory or [result.frame]):
                 writer.write(snapshot.replace(info={**frame.info, "iteration": k} if result.trajectory else frame.info))
             n += 1

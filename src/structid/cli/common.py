@@ -25,7 +25,7 @@ ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="threads to
 DeviceOpt = Annotated[str, typer.Option("--device", help="torch device for the ML models: cpu, cuda or mps")]
 FramesOpt = Annotated[Optional[str], typer.Option("--frames", help="frames to use, 0-based: 0-10,20,50- (default: all)")]
 EveryOpt = Annotated[Optional[int], typer.Option("--every", help="use every N-th of the selected frames")]
-MaxAtomsOpt = Annotated[str, typer.Option("--max-atoms", help="label a bigger frame a spatial tile of about this many atoms (halo included) at a time: bounded memory, the same labels; auto: as many as fit in the memory available; off: never split")]
+MaxAtomsOpt = Annotated[str, typer.Option("--max-atoms", help="label a bigger frame a spatial tile of about this many atoms (halo included) at a time: bounded memory, the same labels; auto: tiles only for a frame too big for the memory available ($STRUCTID_MEMORY, e.g. 4G, caps it); off: never split")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="default ~/.cache/structid or $STRUCTID_DATA")]
 
 

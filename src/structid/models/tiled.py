@@ -150,3 +150,30 @@ def tile_labels(labels: Labels, n_owned: int) -> Labels:
              if np.ndim(v) >= 1 and len(v) == len(labels.codes)}
     probabilities = None if labels.probabilities is None else labels.probabilities[:n_owned]
     return replace(labels, codes=labels.codes[:n_owned], probabilities=probabilities, extra=extra)
+
+
+class SizedToMemory:
+    """A pipeline sized to each frame: ``build(None)`` (whole frames) for a frame that fits in
+    the memory available, ``build(n)`` (tiles of ``n`` atoms) for a bigger one, ``n`` being
+    ``per_tile(len(frame))`` (None: it fits). Each size is built once; the labels are the same
+    either way."""
+
+    def __init__(self, build, per_tile) -> None:
+        self.build, self.per_tile = build, per_tile
+        self.built = {None: build(None)}  # built now, so that a bad option fails at once
+        whole = self.built[None]
+        self.name = getattr(whole, "name", type(whole).__name__)
+
+    @property
+    def classes_(self) -> tuple[str, ...]:
+        """The pipeline's classes."""
+        whole = self.built[None]
+        return tuple(getattr(whole, "classes_", getattr(whole, "classes", ())))
+
+    def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
+        """Label every atom of ``frame``, in tiles when it is too big for the memory."""
+        frame = as_frame(frame)
+        size = self.per_tile(len(frame))
+        if size not in self.built:
+            self.built[size] = self.build(size)
+        return self.built[size].classify(frame, neighbors=neighbors)
