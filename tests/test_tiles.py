@@ -192,7 +192,8 @@ def test_max_atoms_auto_fits_the_memory_available(monkeypatch):
     assert atoms_in_memory(10**8, four_gib) == 20_000  # the floor: best effort
     monkeypatch.setenv(runtime.MEMORY_VARIABLE, "4G")
     assert runtime.memory_available() <= four_gib
-    assert atoms_in_memory(1_000_000) <= per_tile  # the process holds some of it already
+    # what the process holds already counts against the cap, and towards what it needs besides
+    assert 0.8 * per_tile <= atoms_in_memory(1_000_000) <= 1.2 * per_tile
     monkeypatch.setenv(runtime.MEMORY_VARIABLE, "lots")
     with pytest.raises(InputError, match="STRUCTID_MEMORY"):
         runtime.memory_available()
