@@ -193,7 +193,10 @@ def test_max_atoms_auto_fits_the_memory_available(monkeypatch):
     monkeypatch.setenv(runtime.MEMORY_VARIABLE, "4G")
     assert runtime.memory_available() <= four_gib
     # what the process holds already counts against the cap, and towards what it needs besides
+    monkeypatch.setattr(runtime, "resident_memory", lambda: 300 << 20)
     assert 0.8 * per_tile <= atoms_in_memory(1_000_000) <= 1.2 * per_tile
+    monkeypatch.setattr(runtime, "resident_memory", lambda: 2 << 30)
+    assert atoms_in_memory(1_000_000) < 0.5 * per_tile
     monkeypatch.setenv(runtime.MEMORY_VARIABLE, "lots")
     with pytest.raises(InputError, match="STRUCTID_MEMORY"):
         runtime.memory_available()
