@@ -201,7 +201,7 @@ class OrderChecked:
             return replace(labels, method=self.name, extra={**labels.extra, "order": np.zeros(len(frame))})
         if self.max_atoms is not None and len(frame) > self.max_atoms:
             # no list of the whole frame: the classifier and the check each go a tile at a time
-            labels = self.classifier.classify(frame)
+            labels = self.classifier.classify(frame, neighbors=neighbors)
             scales = [*self.order.frame_scales(), *self.signature.frame_scales()]
             codes, order = in_tiles(frame, self.max_atoms, self.order.reach, scales, self._check,
                                     np.asarray(labels.codes))
