@@ -160,7 +160,6 @@ def nearest_neighbors(frame: Frame, k: int, *, max_cutoff: float | None = None,
     default 4x the first radius) bounds it so that an isolated atom gives an error instead of an
     all-pairs list.
     """
-
     n = len(frame)
     if k < 1:
         raise InputError(f"`k` must be at least 1, got {k}")
@@ -302,7 +301,6 @@ class NearestDistance(Scale):
 
     def reduce(self, values: np.ndarray, frame: Frame) -> float:
         return float(np.median(values))
-
 
 
 #: no condensed phase has its nearest neighbours this far apart, Å: an atom (or a frame) whose

@@ -93,41 +93,18 @@ def keep_freed_memory(threshold: int = 256 << 20) -> bool:
     mmap threshold at 128 KiB, so every CNN batch faulted its buffers in again: the same frame
     took 1.4x as long as in a plain process (docs/benchmarks.md). Returns whether both settings
     took (glibc only)."""
-    libc = _libc()
-    if libc is None:
-        return False
-    try:
-        # -1: M_TRIM_THRESHOLD, -3: M_MMAP_THRESHOLD (32 MiB is glibc's largest adaptive value)
-        return bool(libc.mallopt(-1, int(threshold))) and bool(libc.mallopt(-3, 32 << 20))
-    except AttributeError:
-        return False
-
-
-def release_memory() -> bool:
-    """Hand the memory freed inside the heap back to the system (glibc's ``malloc_trim``): a
-    tiled run frees a tile's arrays before the next tile, and without this the heap keeps the
-    pages. Returns whether anything was released (False where not glibc)."""
-    libc = _libc()
-    if libc is None:
-        return False
-    try:
-        return bool(libc.malloc_trim(0))
-    except AttributeError:
-        return False
-
-
-def _libc():
-    """glibc, loaded once (None elsewhere)."""
     import ctypes
     import ctypes.util
 
-    if "libc" not in _settings:
-        name = ctypes.util.find_library("c")
-        try:
-            _settings["libc"] = ctypes.CDLL(name) if platform.system() == "Linux" and name else None
-        except OSError:
-            _settings["libc"] = None
-    return _settings["libc"]
+    name = ctypes.util.find_library("c")
+    if platform.system() != "Linux" or not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        # -1: M_TRIM_THRESHOLD, -3: M_MMAP_THRESHOLD (32 MiB is glibc's largest adaptive value)
+        return bool(libc.mallopt(-1, int(threshold))) and bool(libc.mallopt(-3, 32 << 20))
+    except (OSError, AttributeError):
+        return False
 
 
 #: environment variable: the memory this process may use in all (``4G``, ``512M``, bytes), for
@@ -136,7 +113,8 @@ MEMORY_VARIABLE = "STRUCTID_MEMORY"
 
 
 def parse_bytes(text: str) -> int:
-    """``4G``, ``512M``, ``64k`` or a number of bytes (powers of 1024) as bytes."""
+    """``4G``, ``512M``, ``64k`` or a number of bytes (powers of 1024) as bytes (Dask has one too,
+    but Dask is an optional extra)."""
     text = str(text).strip()
     scale = 1 << (10 * " KMGT".index(text[-1].upper())) if text and text[-1].upper() in "KMGT" else 1
     try:

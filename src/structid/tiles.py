@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from structid import runtime
 from structid.errors import InputError
 from structid.frame import Frame, completed_cell
 
@@ -161,5 +160,3 @@ class Tiling:
                     atoms.append(members)
                     shifts.append(wrap[members] + shift)
             yield Tile(np.concatenate(atoms), np.concatenate(shifts), len(owned), self.cut.copy())
-            # the last tile's arrays are freed by now: the next tile's peak starts from the floor
-            runtime.release_memory()

@@ -47,7 +47,7 @@ class Tiled:
 
     def halo(self, frame: Frame) -> float:
         """The halo of ``frame``'s tiles, Å."""
-        return self.reach * _SHELLS_PER_DENSITY_LENGTH * density_length(frame)
+        return halo_of(frame, self.reach)
 
     def classify(self, frame: Frame, neighbors: Neighbors = None) -> Labels:
         """Label every atom of ``frame`` a tile at a time (``neighbors`` serves a whole frame)."""
@@ -60,6 +60,11 @@ class Tiled:
         if any(value is None for value in pinned.values()):
             return self.classifier.classify(frame, neighbors=neighbors)  # too sparse to split
         return merge_tiles(frame, tiling, self.classifier.classify, pinned)
+
+
+def halo_of(frame: Frame, reach: float) -> float:
+    """The halo, Å, that holds every atom within ``reach`` first-shell distances in ``frame``."""
+    return reach * _SHELLS_PER_DENSITY_LENGTH * density_length(frame)
 
 
 def knn_reach(k: int) -> float:
@@ -86,7 +91,7 @@ def in_tiles(frame: Frame, max_atoms: int | None, reach: float, scales: list, ru
     when the frame is larger: the same result."""
     if max_atoms is None or len(frame) <= max_atoms:
         return rule(frame, *arrays)
-    tiling = Tiling(frame, max_atoms, reach * _SHELLS_PER_DENSITY_LENGTH * density_length(frame))
+    tiling = Tiling(frame, max_atoms, halo_of(frame, reach))
     pinned = pin_scales(frame, tiling, scales)
     if any(value is None for value in pinned.values()):
         return rule(frame, *arrays)
